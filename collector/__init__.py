@@ -1,0 +1,1 @@
+"""The microcv collector: receives beacons, validates and enriches them, produces to Kafka."""

@@ -1,0 +1,324 @@
+"""The wire schema, version 1: what a beacon looks like and what a Kafka record looks like.
+
+This module is the only one that knows either format. The collector turns beacons into records
+with `parse_beacon` + `make_record`; the consumers read records back with `decode_record`.
+
+Beacon (what the tag sends; short keys because every byte of the tag counts)::
+
+    {"v": 1, "s": "<site>", "t": <send time, ms>, "e": [<event>, ...]}
+
+or a single event with the envelope keys beside it: {"v": 1, "s": "<site>", "i": ..., "k": ...}.
+
+Event::
+
+    {"i": "<client-made unique id>", "k": "<kind>", "n": "<name>"?, "ts": <event time, ms>,
+     "u": "<page url>", "r": "<referrer>"?, "pv": "<pageview id>"?, "p": {<props>}?}
+
+A batch with some bad events: the good ones are accepted, each bad one is reported by index and
+reason (and counted in a metric); a batch with no good event is refused as a whole.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+VERSION: Final = 1
+
+KINDS: Final = frozenset(
+    {
+        "pageview",
+        "click",
+        "scroll",
+        "download",
+        "outbound",
+        "custom",
+        "form_start",
+        "form_submit",
+        "form_abandon",
+        "visible",
+        "engaged",
+        "rage_click",
+        "dead_click",
+        "variant",
+    }
+)
+
+# Limits. Each is documented in docs/protocol.md and has a test.
+MAX_BODY_BYTES: Final = 64 * 1024  # what sendBeacon / keepalive fetch may carry in flight
+MAX_EVENTS: Final = 100
+MAX_ID_LEN: Final = 64
+MAX_NAME_LEN: Final = 100
+MAX_URL_LEN: Final = 2048
+MAX_PROPS: Final = 20
+MAX_PROP_KEY_LEN: Final = 64
+MAX_PROP_VALUE_LEN: Final = 500
+# Event time is corrected for client clock skew and must fall in [receive - MAX_AGE, receive].
+MAX_AGE_MS: Final = 24 * 3600 * 1000
+
+PropValue = str | int | float | bool
+
+
+class SchemaError(ValueError):
+    """Input that does not follow the wire schema; `reason` is a short, stable metric label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    kind: str
+    name: str
+    ts: int  # client clock, ms
+    url: str
+    referrer: str
+    pageview: str
+    props: dict[str, PropValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Beacon:
+    site: str
+    sent_at: int | None
+    events: list[Event]
+    rejected: list[tuple[int, str]]  # (index in the batch, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One event as it travels through Kafka: enriched, time-corrected, without any IP address."""
+
+    site: str
+    visitor: str
+    id: str
+    kind: str
+    name: str
+    ts: int  # corrected event time, ms since the epoch
+    client_ts: int  # event time on the client's clock: the same on every retry of the event
+    received: int
+    url: str
+    referrer: str
+    pageview: str
+    props: dict[str, PropValue]
+    bot: bool
+
+
+def _str(obj: dict[str, Any], key: str, max_len: int, *, required: bool = False) -> str:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise SchemaError(f"missing_{key}")
+        return ""
+    if not isinstance(value, str):
+        raise SchemaError(f"bad_{key}", "must be a string")
+    if len(value) > max_len:
+        raise SchemaError(f"long_{key}", f"at most {max_len} characters")
+    return value
+
+
+def _int(obj: dict[str, Any], key: str, *, required: bool = False) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise SchemaError(f"missing_{key}")
+        return None
+    # bool is an int subclass; a timestamp of `true` is a bug, not a time.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SchemaError(f"bad_{key}", "must be a number of milliseconds")
+    return int(value)
+
+
+def _props(obj: dict[str, Any]) -> dict[str, PropValue]:
+    raw = obj.get("p")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SchemaError("bad_p", "props must be an object")
+    if len(raw) > MAX_PROPS:
+        raise SchemaError("too_many_props", f"at most {MAX_PROPS}")
+    props: dict[str, PropValue] = {}
+    for k, v in raw.items():
+        if len(k) > MAX_PROP_KEY_LEN:
+            raise SchemaError("long_prop_key", f"at most {MAX_PROP_KEY_LEN} characters")
+        if isinstance(v, str):
+            if len(v) > MAX_PROP_VALUE_LEN:
+                raise SchemaError("long_prop_value", f"at most {MAX_PROP_VALUE_LEN} characters")
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                raise SchemaError("bad_prop_value", "numbers must be finite")
+        elif not isinstance(v, int | bool):
+            raise SchemaError("bad_prop_value", "values are strings, numbers or booleans")
+        props[k] = v
+    return props
+
+
+def _event(obj: Any) -> Event:
+    if not isinstance(obj, dict):
+        raise SchemaError("bad_event", "an event is an object")
+    event_id = _str(obj, "i", MAX_ID_LEN, required=True)
+    if not event_id:
+        raise SchemaError("missing_i")
+    kind = _str(obj, "k", 32, required=True)
+    if kind not in KINDS:
+        raise SchemaError("unknown_kind", kind[:32])
+    ts = _int(obj, "ts", required=True)
+    assert ts is not None
+    return Event(
+        id=event_id,
+        kind=kind,
+        name=_str(obj, "n", MAX_NAME_LEN),
+        ts=ts,
+        url=_str(obj, "u", MAX_URL_LEN, required=True),
+        referrer=_str(obj, "r", MAX_URL_LEN),
+        pageview=_str(obj, "pv", MAX_ID_LEN),
+        props=_props(obj),
+    )
+
+
+def parse_beacon(body: bytes) -> Beacon:
+    """Parse and validate a beacon body (JSON text). Raises SchemaError for a bad envelope."""
+    if not body:
+        raise SchemaError("empty_body")
+    if len(body) > MAX_BODY_BYTES:
+        raise SchemaError("body_too_large", f"at most {MAX_BODY_BYTES} bytes")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise SchemaError("bad_json", str(exc)[:100]) from None
+    if not isinstance(doc, dict):
+        raise SchemaError("bad_envelope", "a beacon is a JSON object")
+    version = doc.get("v", VERSION)
+    if version != VERSION:
+        raise SchemaError("bad_version", f"this collector speaks version {VERSION}")
+    site = _str(doc, "s", 64, required=True)
+    sent_at = _int(doc, "t")
+    items = doc.get("e", [doc])
+    if not isinstance(items, list) or not items:
+        raise SchemaError("bad_events", "e must be a non-empty list")
+    if len(items) > MAX_EVENTS:
+        raise SchemaError("too_many_events", f"at most {MAX_EVENTS} per request")
+    events: list[Event] = []
+    rejected: list[tuple[int, str]] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(_event(item))
+        except SchemaError as exc:
+            rejected.append((index, exc.reason))
+    return Beacon(site=site, sent_at=sent_at, events=events, rejected=rejected)
+
+
+def corrected_time(event_ts: int, sent_at: int | None, received: int) -> int | None:
+    """Event time on the server's clock, or None when it falls outside the accepted window.
+
+    The client clock may be off by any amount, but the gap between an event and its send is
+    measured on that one clock, so receive - (send - event) is right within the network delay.
+    """
+    ts = received - (sent_at - event_ts) if sent_at is not None else event_ts
+    if ts > received:
+        return received  # never place an event in a future bucket
+    if ts < received - MAX_AGE_MS:
+        return None
+    return ts
+
+
+def make_record(
+    event: Event, *, site: str, visitor: str, ts: int, received: int, bot: bool
+) -> Record:
+    return Record(
+        site=site,
+        visitor=visitor,
+        id=event.id,
+        kind=event.kind,
+        name=event.name,
+        ts=ts,
+        client_ts=event.ts,
+        received=received,
+        url=event.url,
+        referrer=event.referrer,
+        pageview=event.pageview,
+        props=event.props,
+        bot=bot,
+    )
+
+
+def record_key(record: Record) -> bytes:
+    """Partition key: site + visitor, so one visitor's events stay in order on one partition."""
+    return f"{record.site}|{record.visitor}".encode()
+
+
+def encode_record(record: Record) -> bytes:
+    return orjson.dumps(
+        {
+            "v": VERSION,
+            "site": record.site,
+            "vid": record.visitor,
+            "id": record.id,
+            "k": record.kind,
+            "n": record.name,
+            "ts": record.ts,
+            "cts": record.client_ts,
+            "rt": record.received,
+            "u": record.url,
+            "r": record.referrer,
+            "pv": record.pageview,
+            "p": record.props,
+            "bot": record.bot,
+        }
+    )
+
+
+def decode_record(value: bytes | None) -> Record:
+    """Read a Kafka record value back. Raises SchemaError for anything that is not a v1 record."""
+    if value is None:
+        raise SchemaError("empty_record")
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise SchemaError("bad_json", str(exc)[:100]) from None
+    if not isinstance(doc, dict):
+        raise SchemaError("bad_record", "not an object")
+    if doc.get("v") != VERSION:
+        raise SchemaError("bad_version", repr(doc.get("v"))[:20])
+    try:
+        site, visitor, event_id = doc["site"], doc["vid"], doc["id"]
+        kind, name, ts, received = doc["k"], doc["n"], doc["ts"], doc["rt"]
+        client_ts = doc["cts"]
+        props = doc.get("p") or {}
+    except KeyError as exc:
+        raise SchemaError("missing_field", str(exc)) from None
+    if not (
+        isinstance(site, str)
+        and isinstance(visitor, str)
+        and isinstance(event_id, str)
+        and isinstance(kind, str)
+        and isinstance(name, str)
+        and isinstance(ts, int)
+        and isinstance(received, int)
+        and isinstance(client_ts, int)
+        and isinstance(props, dict)
+    ):
+        raise SchemaError("bad_field_type")
+    if kind not in KINDS:
+        raise SchemaError("unknown_kind", kind[:32])
+    return Record(
+        site=site,
+        visitor=visitor,
+        id=event_id,
+        kind=kind,
+        name=name,
+        ts=ts,
+        client_ts=client_ts,
+        received=received,
+        url=str(doc.get("u", "")),
+        referrer=str(doc.get("r", "")),
+        pageview=str(doc.get("pv", "")),
+        props=props,
+        bot=bool(doc.get("bot", False)),
+    )

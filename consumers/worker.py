@@ -1,0 +1,262 @@
+"""The counter worker: one consumer-group member applying the event stream to Redis.
+
+The loop is aiokafka's manual-commit loop with the offsets kept in Redis beside the counters:
+getmany, apply each site's share with its watermark in one script, then commit. On assignment
+each partition is sought to the lowest watermark + 1 of its sites, so Redis, not the committed
+offset, decides where work resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from collector.schema import Record, SchemaError, decode_record
+from consumers.settings import Settings
+from consumers.store import CounterStore, build_site_batch
+from snippet.sites import Sites
+
+logger = logging.getLogger(__name__)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self._worker.forget(tp.partition)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._worker.resume_from_redis(assigned)
+
+
+class Worker:
+    def __init__(self, settings: Settings, sites: Sites) -> None:
+        self.settings = settings
+        self.sites = sites
+        self.applied = 0
+        self.duplicates = 0
+        self.dead_letters = 0
+        self._stopping = False
+        self._redis: Redis | None = None
+        self._store: CounterStore | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        # (partition, site) -> last applied offset, mirrored from Redis to filter replays early.
+        self._watermarks: dict[tuple[int, str], int] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._consumer is not None:
+            return
+        s = self.settings
+        self._redis = Redis.from_url(
+            s.redis_url, socket_timeout=s.redis_timeout_s, socket_connect_timeout=s.redis_timeout_s
+        )
+        self._store = CounterStore(self._redis, s.topic)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True
+        )
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=s.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            client_id="microcv-worker",
+        )
+        await self._consumer.start()
+        self._consumer.subscribe([s.topic], listener=_Rebalance(self))
+        logger.info("worker up: group %s, topic %s, %d sites", s.group, s.topic, len(self.sites))
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        redis, self._redis = self._redis, None
+        try:
+            if consumer is not None:
+                await consumer.stop()
+        finally:
+            if producer is not None:
+                await producer.stop()
+            if redis is not None:
+                await redis.aclose()
+        if consumer is not None:
+            logger.info(
+                "worker stopped: %d applied, %d duplicates, %d dead letters",
+                self.applied,
+                self.duplicates,
+                self.dead_letters,
+            )
+
+    def request_stop(self) -> None:
+        """Signal handlers only set this flag; the loop finishes its batch and leaves."""
+        self._stopping = True
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    async def poll(self) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        assert self._consumer is not None
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+        batch = await self._consumer.getmany(
+            timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.max_batch
+        )
+        return batch
+
+    async def run(self, *, burst: bool = False) -> None:
+        idle_since = time.monotonic()
+        while not self._stopping:
+            batch = await self.poll()
+            if not batch:
+                if burst and time.monotonic() - idle_since > self.settings.burst_idle_s:
+                    return
+                continue
+            idle_since = time.monotonic()
+            try:
+                await self.process(batch)
+            except RedisError as exc:
+                # Nothing of the failed batch is committed; rereading the watermarks and seeking
+                # makes the next poll redo exactly what Redis does not have.
+                logger.warning("redis error, re-syncing from watermarks: %r", exc)
+                await self._resync_after_redis_error()
+
+    async def process(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], *, commit: bool = True
+    ) -> None:
+        """Apply one `getmany` batch, then commit it (commit=False plays a crash before commit)."""
+        assert self._consumer is not None
+        shares: list[_Share] = []
+        commits: dict[TopicPartition, int] = {}
+        for tp, messages in batch.items():
+            by_site: dict[str, list[tuple[int, Record]]] = defaultdict(list)
+            for msg in messages:
+                record = await self._decode(msg)
+                if record is not None:
+                    by_site[record.site].append((msg.offset, record))
+            shares += [_Share(site, tp, items) for site, items in by_site.items()]
+            commits[tp] = messages[-1].offset + 1
+        await self._apply(shares)
+        if not commit:
+            return
+        owned = self._consumer.assignment()
+        to_commit = {tp: offset for tp, offset in commits.items() if tp in owned}
+        if to_commit:
+            # A failed commit only costs a replay that the watermarks turn into a no-op.
+            try:
+                await self._consumer.commit(to_commit)
+            except KafkaError as exc:
+                logger.info("commit skipped: %r", exc)
+
+    async def _apply(self, shares: list[_Share]) -> None:
+        assert self._store is not None
+        while shares:
+            # Drop what this worker already knows to be applied before building any payload.
+            for share in shares:
+                mark = self._watermarks.get((share.tp.partition, share.site), -1)
+                share.items = [item for item in share.items if item[0] > mark]
+            shares = [share for share in shares if share.items]
+            batches = [
+                build_site_batch(sh.site, sh.tp.topic, sh.tp.partition, sh.items) for sh in shares
+            ]
+            results = await self._store.apply(batches)
+            retry: list[_Share] = []
+            for share, batch, (applied, other) in zip(shares, batches, results, strict=True):
+                key = (share.tp.partition, share.site)
+                if applied >= 0:
+                    self.applied += applied
+                    self.duplicates += other
+                    self._watermarks[key] = batch.last_offset
+                else:
+                    # Another member (or this one before a rebalance) got further: retry with
+                    # only what lies above the watermark Redis reported.
+                    self._watermarks[key] = other
+                    retry.append(share)
+            shares = retry
+
+    async def _decode(self, msg: ConsumerRecord[bytes, bytes]) -> Record | None:
+        try:
+            record = decode_record(msg.value)
+        except SchemaError as exc:
+            reason = exc.reason
+        else:
+            if self.sites.get(record.site) is not None:
+                return record
+            reason = "unknown_site"
+        await self._dead_letter(msg, reason)
+        return None
+
+    async def _dead_letter(self, msg: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        assert self._producer is not None
+        headers = [
+            ("partition", str(msg.partition).encode()),
+            ("offset", str(msg.offset).encode()),
+            ("reason", reason.encode()),
+        ]
+        await self._producer.send_and_wait(
+            self.settings.dead_letter_topic, msg.value, key=msg.key, headers=headers
+        )
+        self.dead_letters += 1
+        logger.warning("dead letter: partition %d offset %d: %s", msg.partition, msg.offset, reason)
+
+    # -- assignment ------------------------------------------------------------------------------
+
+    def forget(self, partition: int) -> None:
+        for key in [k for k in self._watermarks if k[0] == partition]:
+            del self._watermarks[key]
+
+    async def resume_from_redis(self, assigned: Sequence[TopicPartition]) -> None:
+        """Seek each partition to the lowest watermark + 1 of its sites."""
+        assert self._store is not None and self._consumer is not None
+        site_ids = [site.id for site in self.sites]
+        for tp in assigned:
+            marks = await self._store.watermarks(site_ids, tp.partition)
+            missing = [s for s, m in marks.items() if m is None]
+            if missing:
+                # A site with no watermark yet gets one just below where the group stands, so
+                # its first real write can never be lost behind another site's.
+                committed = await self._consumer.committed(tp)
+                if committed is None:
+                    committed = (await self._consumer.beginning_offsets([tp]))[tp]
+                await self._store.set_watermarks(
+                    dict.fromkeys(missing, committed - 1), tp.partition, only_new=True
+                )
+                marks = await self._store.watermarks(site_ids, tp.partition)
+            for site, mark in marks.items():
+                self._watermarks[(tp.partition, site)] = -1 if mark is None else mark
+            position = min((m for m in marks.values() if m is not None), default=-1) + 1
+            self._consumer.seek(tp, position)
+            logger.info("partition %d resumes at offset %d", tp.partition, position)
+
+    async def _resync_after_redis_error(self) -> None:
+        assert self._consumer is not None
+        delay = 0.1
+        while not self._stopping:
+            try:
+                await self.resume_from_redis(sorted(self._consumer.assignment()))
+                return
+            except RedisError as exc:
+                logger.warning("redis still unavailable (%r); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+@dataclass(slots=True)
+class _Share:
+    """One site's records from one partition of a batch, in offset order."""
+
+    site: str
+    tp: TopicPartition
+    items: list[tuple[int, Record]]

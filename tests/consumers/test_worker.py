@@ -1,0 +1,187 @@
+"""The worker against a real broker and a real Redis: exact counts, replays, poison records."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from redis.asyncio import Redis
+
+import services
+from collector.schema import Record, encode_record, record_key
+from consumers.keys import counter_fields
+from consumers.settings import Settings
+from consumers.store import read_counters
+from consumers.worker import Worker
+from snippet.sites import Sites
+
+KINDS = [("pageview", ""), ("click", "add_to_cart"), ("scroll", "75"), ("download", "a.pdf")]
+
+
+def make_records(site: str, n: int, seed: int) -> list[Record]:
+    rng = random.Random(seed)
+    now = int(time.time() * 1000)
+    records = []
+    for i in range(n):
+        kind, name = rng.choice(KINDS)
+        ts = now - rng.randrange(0, 120_000)
+        records.append(
+            Record(
+                site=site,
+                visitor=f"v{rng.randrange(50)}",
+                id=f"e{seed}-{i}",
+                kind=kind,
+                name=name,
+                ts=ts,
+                client_ts=ts,
+                received=now,
+                url="http://localhost/",
+                referrer="",
+                pageview="",
+                props={},
+                bot=False,
+            )
+        )
+    return records
+
+
+def truth(records: list[Record]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for r in {r.id: r for r in records}.values():
+        counts.update(counter_fields(r.kind, r.name))
+    return dict(sorted(counts.items()))
+
+
+async def produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in values]
+        for f in futures:
+            await f
+    finally:
+        await producer.stop()
+
+
+def settings_for(kafka: services.KafkaServer, redis_url: str, topic: str) -> Settings:
+    return Settings(
+        kafka_bootstrap=kafka.bootstrap,
+        topic=topic,
+        dead_letter_topic=f"{topic}.dead",
+        group=f"g-{uuid.uuid4().hex[:8]}",
+        redis_url=redis_url,
+        burst_idle_s=1.5,
+    )
+
+
+async def run_burst(settings: Settings, sites: Sites) -> Worker:
+    worker = Worker(settings, sites)
+    await worker.start()
+    try:
+        await worker.run(burst=True)
+    finally:
+        await worker.stop()
+    return worker
+
+
+async def window_counts(redis: Redis, site: str) -> dict[str, int]:
+    last = int(time.time() * 1000) // 60_000
+    return await read_counters(redis, site, last - 10, last)
+
+
+async def test_counts_equal_what_was_sent_and_a_full_replay_changes_nothing(
+    kafka: services.KafkaServer,
+    redis_server: services.RedisServer,
+    redis: Redis,
+    topic: str,
+    sites: Sites,
+    site_id: str,
+) -> None:
+    records = make_records(site_id, 3000, seed=1)
+    # Client retries: 200 events arrive a second time with the same ids.
+    resent = records[:200]
+    await produce(
+        kafka.bootstrap, topic, [(record_key(r), encode_record(r)) for r in records + resent]
+    )
+    settings = settings_for(kafka, redis_server.url, topic)
+    worker = await run_burst(settings, sites)
+    assert worker.applied == 3000
+    assert worker.duplicates == 200
+    expected = truth(records)
+    assert await window_counts(redis, site_id) == expected
+
+    # A new group has no committed offsets: Kafka redelivers everything from the beginning.
+    # The watermarks in Redis must turn the whole replay into a no-op.
+    again = settings_for(kafka, redis_server.url, topic)
+    replay = await run_burst(again, sites)
+    assert replay.applied == 0
+    assert await window_counts(redis, site_id) == expected
+
+
+async def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_is_counted(
+    kafka: services.KafkaServer,
+    redis_server: services.RedisServer,
+    redis: Redis,
+    topic: str,
+    sites: Sites,
+    site_id: str,
+) -> None:
+    settings = settings_for(kafka, redis_server.url, topic)
+    await services.create_topic_async(kafka.bootstrap, settings.dead_letter_topic, 1)
+    good = make_records(site_id, 50, seed=2)
+    values = [(record_key(r), encode_record(r)) for r in good]
+    poison = [b"not json", b'{"v": 1, "site": "x"}', b"[1, 2]"]
+    for i, p in enumerate(poison):
+        values.insert(10 * i + 5, (b"k", p))
+    await produce(kafka.bootstrap, topic, values)
+
+    worker = await run_burst(settings, sites)
+    assert worker.dead_letters == 3
+    assert await window_counts(redis, site_id) == truth(good)
+
+    consumer = AIOKafkaConsumer(
+        settings.dead_letter_topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=5000)
+    finally:
+        await consumer.stop()
+    dead = [m for msgs in batch.values() for m in msgs]
+    assert sorted(m.value for m in dead) == sorted(poison)
+    reasons = {dict(m.headers)["reason"] for m in dead}
+    assert reasons == {b"bad_json", b"missing_field", b"bad_record"}
+    assert all({"partition", "offset"} <= dict(m.headers).keys() for m in dead)
+
+
+@pytest.mark.parametrize("kill_after", [700, 1900])
+async def test_a_worker_stopped_mid_stream_and_replaced_loses_and_doubles_nothing(
+    kafka: services.KafkaServer,
+    redis_server: services.RedisServer,
+    redis: Redis,
+    topic: str,
+    sites: Sites,
+    site_id: str,
+    kill_after: int,
+) -> None:
+    records = make_records(site_id, 3000, seed=3)
+    await produce(kafka.bootstrap, topic, [(record_key(r), encode_record(r)) for r in records])
+    settings = settings_for(kafka, redis_server.url, topic)
+    settings = Settings(**{**settings.__dict__, "max_batch": 100})
+
+    # The first worker applies some batches and dies without committing anything more.
+    first = Worker(settings, sites)
+    await first.start()
+    try:
+        while first.applied < kill_after:
+            await first.process(await first.poll(), commit=False)
+    finally:
+        await first.stop()
+
+    second = await run_burst(settings, sites)
+    assert first.applied + second.applied == 3000
+    assert await window_counts(redis, site_id) == truth(records)

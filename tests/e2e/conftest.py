@@ -1,0 +1,123 @@
+"""The whole stack as a user runs it: the real entry points as processes, the demo site, Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+import services
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass(frozen=True)
+class Stack:
+    demo_url: str
+    collector_url: str
+    api_url: str
+    logs: Path
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def stack(
+    kafka: services.KafkaServer,
+    redis_server: services.RedisServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack")
+    topic = f"e2e.events.{uuid.uuid4().hex[:8]}"
+    services.create_topic(kafka.bootstrap, topic, 6)
+    services.create_topic(kafka.bootstrap, f"{topic}.dead", 1)
+    ports = {name: services.free_port() for name in ("collector", "api", "demo")}
+    collector_url = f"http://127.0.0.1:{ports['collector']}"
+    env = {
+        **os.environ,
+        "MICROCV_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "MICROCV_REDIS_URL": redis_server.url,
+        "MICROCV_TOPIC": topic,
+        "MICROCV_DEAD_LETTER_TOPIC": f"{topic}.dead",
+        "MICROCV_GROUP": f"e2e-{uuid.uuid4().hex[:8]}",
+        "MICROCV_SITES": str(REPO / "deploy" / "sites.toml"),
+        "MICROCV_COLLECTOR_PORT": str(ports["collector"]),
+        "MICROCV_API_PORT": str(ports["api"]),
+    }
+    # The demo pages carry the tag for the default ports; re-paste it for this collector, as a
+    # site owner would after rendering the tag for their own collector.
+    subprocess.run(
+        [
+            sys.executable, "-m", "snippet", "--sites", env["MICROCV_SITES"], "--site", "demo",
+            "--collector", collector_url, "--paste-into", str(REPO / "deploy" / "demo"),
+            "--out", str(root / "demo"),
+        ],
+        check=True,
+        env=env,
+    )  # fmt: skip
+    logs = root / "logs"
+    commands = {
+        "collector": [sys.executable, "-m", "collector"],
+        "worker": [sys.executable, "-m", "consumers"],
+        "api": [sys.executable, "-m", "consumers.api"],
+        "demo": [
+            sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+            "--directory", str(root / "demo"), str(ports["demo"]),
+        ],
+    }  # fmt: skip
+    procs = {
+        name: services.spawn(argv, logs / f"{name}.log", env=env, cwd=REPO)
+        for name, argv in commands.items()
+    }
+    try:
+        for name, url in (
+            ("collector", f"{collector_url}/healthz"),
+            ("api", f"http://127.0.0.1:{ports['api']}/healthz"),
+            ("demo", f"http://127.0.0.1:{ports['demo']}/"),
+        ):
+            services.wait_until(
+                lambda url=url: _http_ok(url), 30, name, logs / f"{name}.log", procs[name]
+            )
+        yield Stack(
+            demo_url=f"http://127.0.0.1:{ports['demo']}",
+            collector_url=collector_url,
+            api_url=f"http://127.0.0.1:{ports['api']}",
+            logs=logs,
+        )
+    finally:
+        for proc in procs.values():
+            services.terminate(proc.pid, 15, proc)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
