@@ -2,41 +2,51 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from collector.settings import setting, settings_from_env
 
 
 @dataclass(frozen=True)
 class Settings:
-    kafka_bootstrap: str = "127.0.0.1:19092"
-    topic: str = "microcv.events.v1"
-    dead_letter_topic: str = "microcv.deadletter.v1"
-    group: str = "microcv.counters.v1"
-    redis_url: str = "redis://127.0.0.1:16379/0"
-    sites_path: Path = Path("deploy/sites.toml")
-    # Small batches keep each apply far below the poll interval and the counters fresh.
-    max_batch: int = 2000
-    poll_timeout_ms: int = 200
-    # Burst mode: exit once no record has arrived for this long (tests, backfills).
-    burst_idle_s: float = 2.0
-    grace_s: float = 20.0
-    api_host: str = "127.0.0.1"
-    api_port: int = 8602
-    redis_timeout_s: float = 5.0
+    kafka_bootstrap: str = setting(
+        "127.0.0.1:19092", "MICROCV_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated."
+    )
+    topic: str = setting("microcv.events.v1", "MICROCV_TOPIC", "Topic the events are read from.")
+    dead_letter_topic: str = setting(
+        "microcv.deadletter.v1",
+        "MICROCV_DEAD_LETTER_TOPIC",
+        "Where records that cannot be decoded go, with partition, offset and reason headers.",
+    )
+    group: str = setting("microcv.counters.v1", "MICROCV_GROUP", "Kafka consumer group.")
+    redis_url: str = setting(
+        "redis://127.0.0.1:16379/0", "MICROCV_REDIS_URL", "Redis holding the counters."
+    )
+    sites_path: Path = setting(  # noqa: RUF009 - a Path is immutable, sharing it is safe
+        Path("deploy/sites.toml"), "MICROCV_SITES", "Path of the sites config (TOML)."
+    )
+    max_batch: int = setting(
+        2000,
+        "MICROCV_MAX_BATCH",
+        "Records per poll; small batches keep each apply far below the poll interval.",
+    )
+    poll_timeout_ms: int = setting(
+        200, "MICROCV_POLL_TIMEOUT_MS", "How long one poll waits for records (ms)."
+    )
+    burst_idle_s: float = setting(
+        2.0, "MICROCV_BURST_IDLE_S", "With --burst, exit once nothing arrived for this long (s)."
+    )
+    grace_s: float = setting(
+        20.0, "MICROCV_GRACE_S", "On SIGTERM, finish the batch and stop within this long (s)."
+    )
+    api_host: str = setting("127.0.0.1", "MICROCV_API_HOST", "Address the query API binds.")
+    api_port: int = setting(8602, "MICROCV_API_PORT", "Port the query API listens on.")
+    redis_timeout_s: float = setting(
+        5.0, "MICROCV_REDIS_TIMEOUT_S", "Bound on every Redis call (s)."
+    )
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        return cls(
-            kafka_bootstrap=env.get("MICROCV_KAFKA_BOOTSTRAP", cls.kafka_bootstrap),
-            topic=env.get("MICROCV_TOPIC", cls.topic),
-            dead_letter_topic=env.get("MICROCV_DEAD_LETTER_TOPIC", cls.dead_letter_topic),
-            group=env.get("MICROCV_GROUP", cls.group),
-            redis_url=env.get("MICROCV_REDIS_URL", cls.redis_url),
-            sites_path=Path(env.get("MICROCV_SITES", str(cls.sites_path))),
-            max_batch=int(env.get("MICROCV_MAX_BATCH", cls.max_batch)),
-            grace_s=float(env.get("MICROCV_GRACE_S", cls.grace_s)),
-            api_host=env.get("MICROCV_API_HOST", cls.api_host),
-            api_port=int(env.get("MICROCV_API_PORT", cls.api_port)),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        return settings_from_env(cls, env)

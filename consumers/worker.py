@@ -134,7 +134,10 @@ class Worker:
                 await self._resync_after_redis_error()
 
     async def process(
-        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], *, commit: bool = True
+        self,
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        *,
+        commit: bool = True,
     ) -> None:
         """Apply one `getmany` batch, then commit it (commit=False plays a crash before commit)."""
         assert self._consumer is not None

@@ -27,6 +27,9 @@ class Site:
     read_tokens: tuple[str, ...] = ()
     # Options handed to the tag as they are (features, selectors); the generator owns their meaning.
     tag: Mapping[str, Any] = field(default_factory=dict)
+    # The whole [sites.<id>] table. Sections this module does not know (conversion rules,
+    # funnels, write keys) are parsed and validated by the package that uses them.
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
     def allows_host(self, host: str) -> bool:
         host = host.lower().rstrip(".")
@@ -82,6 +85,7 @@ def parse_sites(data: Mapping[str, Any]) -> Sites:
             domains=tuple(d.lower().rstrip(".") for d in domains),
             read_tokens=tuple(tokens),
             tag=tag,
+            raw=raw,
         )
     return Sites(by_id=by_id)
 
