@@ -5,20 +5,16 @@ Each test gets its own topic and its own site id, so tests share the servers but
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "deploy" / "local"))
+from snippet.sites import Sites, parse_sites
 
-import services  # noqa: E402  (deploy/local is not a package; it runs before the venv exists)
-
-from snippet.sites import Sites, parse_sites  # noqa: E402
+# deploy/local is on pytest's pythonpath: it is not a package, it runs before the venv exists.
+import services
 
 
 @pytest.fixture(scope="session")

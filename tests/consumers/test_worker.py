@@ -11,13 +11,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
-import services
 from collector.schema import Record, encode_record, record_key
 from consumers.keys import counter_fields
 from consumers.settings import Settings
 from consumers.store import read_counters
 from consumers.worker import Worker
 from snippet.sites import Sites
+
+import services
 
 KINDS = [("pageview", ""), ("click", "add_to_cart"), ("scroll", "75"), ("download", "a.pdf")]
 

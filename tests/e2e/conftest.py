@@ -1,18 +1,19 @@
-"""The whole stack as a user runs it: the real entry points as processes, the demo site, Chromium."""
+"""The whole stack as a user runs it: real entry points as processes, the demo site, Chromium."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.async_api import Browser, async_playwright
 
 import services
 
@@ -46,15 +47,15 @@ def _http_ok(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def stack(
+async def stack(
     kafka: services.KafkaServer,
     redis_server: services.RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
+) -> AsyncIterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     topic = f"e2e.events.{uuid.uuid4().hex[:8]}"
-    services.create_topic(kafka.bootstrap, topic, 6)
-    services.create_topic(kafka.bootstrap, f"{topic}.dead", 1)
+    await services.create_topic_async(kafka.bootstrap, topic, 6)
+    await services.create_topic_async(kafka.bootstrap, f"{topic}.dead", 1)
     ports = {name: services.free_port() for name in ("collector", "api", "demo")}
     collector_url = f"http://127.0.0.1:{ports['collector']}"
     env = {
@@ -70,7 +71,8 @@ def stack(
     }
     # The demo pages carry the tag for the default ports; re-paste it for this collector, as a
     # site owner would after rendering the tag for their own collector.
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         [
             sys.executable, "-m", "snippet", "--sites", env["MICROCV_SITES"], "--site", "demo",
             "--collector", collector_url, "--paste-into", str(REPO / "deploy" / "demo"),
@@ -99,8 +101,13 @@ def stack(
             ("api", f"http://127.0.0.1:{ports['api']}/healthz"),
             ("demo", f"http://127.0.0.1:{ports['demo']}/"),
         ):
-            services.wait_until(
-                lambda url=url: _http_ok(url), 30, name, logs / f"{name}.log", procs[name]
+            await asyncio.to_thread(
+                services.wait_until,
+                lambda url=url: _http_ok(url),
+                30,
+                name,
+                logs / f"{name}.log",
+                procs[name],
             )
         yield Stack(
             demo_url=f"http://127.0.0.1:{ports['demo']}",
@@ -114,10 +121,10 @@ def stack(
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
-            browser.close()
+            await browser.close()

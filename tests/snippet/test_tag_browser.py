@@ -23,7 +23,7 @@ from snippet.generator import render_inline, render_script
 from snippet.paste import paste_into_dir
 from snippet.sites import Site
 
-DEMO = Path(__file__).resolve().parents[1] / "deploy" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo"
 CHROMIUM = "/usr/bin/chromium"
 # Nothing listens here: a beacon that escaped the router would fail, not reach a real collector.
 COLLECTOR = "http://127.0.0.1:9"

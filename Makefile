@@ -1,0 +1,40 @@
+# The targets CI runs (.ci/run: make lint, make test) and the local stack. `make up` needs nothing
+# but python3 (>= 3.11) and, on a machine without Redis/Java/Maven, root for apt-get.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv up down status test lint clean
+
+venv: $(STAMP)
+
+# Reinstalls only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,lint]'
+	touch $@
+
+up: venv
+	$(PY) deploy/local/stack.py up
+
+down: venv
+	$(PY) deploy/local/stack.py down
+
+status: venv
+	$(PY) deploy/local/stack.py status
+
+# The fixtures start Kafka and Redis themselves; this installs what they need first.
+test: venv
+	$(PY) deploy/local/services.py ensure
+	$(PY) -m pytest
+
+# deploy/local is checked on its own: it is not a package, so [tool.mypy] packages cannot name it.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy deploy/local
+
+clean:
+	rm -rf .run
