@@ -285,24 +285,27 @@ def up(cfg: Config) -> int:
 # -- down, status ----------------------------------------------------------------------------
 
 
-def stop(cfg: Config, name: str, marker: str, grace: float) -> None:
+def stop(cfg: Config, name: str, marker: str, grace: float) -> str:
+    """Stop one process; returns the line to print (threads return it rather than interleave)."""
     pid = read_pid(cfg, name, marker)
     if pid is None:
-        print(f"{name:<10} not running")
-        return
+        return f"{name:<10} not running"
     graceful = services.terminate(pid, grace)
     cfg.pid_file(name).unlink(missing_ok=True)
     how = "stopped" if graceful else f"killed after {grace:.0f} s"
-    print(f"{name:<10} {how} (pid {pid})")
+    return f"{name:<10} {how} (pid {pid})"
 
 
 def down(cfg: Config) -> int:
     # Apps first and together (each may take its grace period), then what they depend on.
     with ThreadPoolExecutor() as pool:
-        for app in reversed(apps(cfg)):
-            pool.submit(stop, cfg, app.name, app.marker, APP_GRACE_S)
-    stop(cfg, "kafka", services.KafkaServer.marker, KAFKA_GRACE_S)
-    stop(cfg, "redis", services.RedisServer.marker, REDIS_GRACE_S)
+        futures = [
+            pool.submit(stop, cfg, app.name, app.marker, APP_GRACE_S) for app in reversed(apps(cfg))
+        ]
+        for future in futures:
+            print(future.result())
+    print(stop(cfg, "kafka", services.KafkaServer.marker, KAFKA_GRACE_S))
+    print(stop(cfg, "redis", services.RedisServer.marker, REDIS_GRACE_S))
     return 0
 
 
