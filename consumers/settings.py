@@ -46,6 +46,17 @@ class Settings:
     redis_timeout_s: float = setting(
         5.0, "MICROCV_REDIS_TIMEOUT_S", "Bound on every Redis call (s)."
     )
+    api_redis_connections: int = setting(
+        16,
+        "MICROCV_API_REDIS_CONNECTIONS",
+        "Redis connections the query API keeps; a request waits up to the Redis timeout for one.",
+    )
+    api_stream_interval_s: float = setting(
+        1.0, "MICROCV_API_STREAM_INTERVAL_S", "How often a live stream re-reads its counters (s)."
+    )
+    api_max_streams: int = setting(
+        200, "MICROCV_API_MAX_STREAMS", "Live streams one API process serves at once; then 503."
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
