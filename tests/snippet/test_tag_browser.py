@@ -10,14 +10,14 @@ import functools
 import json
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.async_api import Browser, Page, Route, async_playwright
 
 from snippet.generator import render_inline, render_script
 from snippet.paste import paste_into_dir
@@ -95,9 +95,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
             executable_path=CHROMIUM,
             args=[
                 "--no-sandbox",
@@ -110,7 +110,7 @@ def browser() -> Iterator[Browser]:
         try:
             yield browser
         finally:
-            browser.close()
+            await browser.close()
 
 
 @dataclass
@@ -130,49 +130,48 @@ class Tab:
     beacons: Beacons
     base: str
 
-    def open(self, path: str) -> None:
-        self.page.goto(f"{self.base}/{path}")
+    async def open(self, path: str) -> None:
+        await self.page.goto(f"{self.base}/{path}")
 
-    def wait_until(self, done: Callable[[], bool], timeout_ms: int = 5000) -> None:
-        # The sync API runs route handlers only while it waits inside a Playwright call.
+    async def wait_until(self, done: Callable[[], bool], timeout_ms: int = 5000) -> None:
         for _ in range(timeout_ms // 50):
             if done():
                 return
-            self.page.wait_for_timeout(50)
+            await self.page.wait_for_timeout(50)
         raise AssertionError(f"timed out; beacons so far: {self.beacons.bodies}")
 
-    def wait_for(self, kind: str, count: int = 1) -> list[dict[str, Any]]:
-        self.wait_until(lambda: len(self.beacons.events(kind)) >= count)
+    async def wait_for(self, kind: str, count: int = 1) -> list[dict[str, Any]]:
+        await self.wait_until(lambda: len(self.beacons.events(kind)) >= count)
         return self.beacons.events(kind)
 
-    def settle(self, ms: int = 1500) -> None:
+    async def settle(self, ms: int = 1500) -> None:
         """Wait past the flush delay so anything that would be sent has been."""
-        self.page.wait_for_timeout(ms)
+        await self.page.wait_for_timeout(ms)
 
 
 # The server is asked for first so it is torn down last, after Chromium has closed its sockets.
 @pytest.fixture
-def tab(server: Server, browser: Browser) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
+async def tab(server: Server, browser: Browser) -> AsyncIterator[Tab]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
     beacons = Beacons()
 
-    def collect(route: Route) -> None:
+    async def collect(route: Route) -> None:
         request = route.request
         if request.method == "POST":
             beacons.bodies.append(json.loads(request.post_data or "null"))
             beacons.content_types.append(request.headers.get("content-type", ""))
-        route.fulfill(status=204)
+        await route.fulfill(status=204)
 
-    context.route(ENDPOINT, collect)
+    await context.route(ENDPOINT, collect)
     try:
-        yield Tab(page=context.new_page(), beacons=beacons, base=f"{server.base}/default")
+        yield Tab(page=await context.new_page(), beacons=beacons, base=f"{server.base}/default")
     finally:
-        context.close()
+        await context.close()
 
 
-def test_pageview_on_load(tab: Tab) -> None:
-    tab.open("product.html")
-    (event,) = tab.wait_for("pageview")
+async def test_pageview_on_load(tab: Tab) -> None:
+    await tab.open("product.html")
+    (event,) = await tab.wait_for("pageview")
     body = tab.beacons.bodies[0]
     assert body["v"] == 1
     assert body["s"] == "demo"
@@ -182,47 +181,47 @@ def test_pageview_on_load(tab: Tab) -> None:
     assert tab.beacons.content_types[0].startswith("text/plain")
 
 
-def test_click_on_svg_path_credits_the_tagged_button(tab: Tab) -> None:
-    tab.open("product.html")
-    pageview = tab.wait_for("pageview")[0]
+async def test_click_on_svg_path_credits_the_tagged_button(tab: Tab) -> None:
+    await tab.open("product.html")
+    pageview = (await tab.wait_for("pageview"))[0]
     # A point on the cart's left wheel: the path itself, not the <svg> around it, is hit.
-    tab.page.click("button[data-mcv] svg path", position={"x": 5, "y": 13})
-    (click,) = tab.wait_for("click")
+    await tab.page.click("button[data-mcv] svg path", position={"x": 5, "y": 13})
+    (click,) = await tab.wait_for("click")
     assert click["n"] == "add_to_cart"
     assert click["p"] == {"sku": "MUG-1"}
     assert click["pv"] == pageview["pv"]
     assert click["i"] != pageview["i"]
-    tab.settle()
+    await tab.settle()
     assert len(tab.beacons.events("click")) == 1
     assert tab.beacons.events("download") == []
 
 
-def test_click_from_a_text_node(tab: Tab) -> None:
-    tab.open("product.html")
-    tab.page.evaluate(
+async def test_click_from_a_text_node(tab: Tab) -> None:
+    await tab.open("product.html")
+    await tab.page.evaluate(
         """() => document.querySelector('button[data-mcv] span').firstChild
             .dispatchEvent(new MouseEvent('click', {bubbles: true}))"""
     )
-    (click,) = tab.wait_for("click")
+    (click,) = await tab.wait_for("click")
     assert click["n"] == "add_to_cart"
 
 
-def test_pdf_link_is_one_download(tab: Tab) -> None:
-    tab.open("product.html")
+async def test_pdf_link_is_one_download(tab: Tab) -> None:
+    await tab.open("product.html")
     # Keep the page in place: this test is about the event, not the browser's PDF handling.
-    tab.page.evaluate("document.addEventListener('click', e => e.preventDefault())")
-    tab.page.click("text=Download the white paper")
-    (download,) = tab.wait_for("download")
+    await tab.page.evaluate("document.addEventListener('click', e => e.preventDefault())")
+    await tab.page.click("text=Download the white paper")
+    (download,) = await tab.wait_for("download")
     assert download["n"] == "whitepaper.pdf"
     assert download["p"] == {"ext": "pdf"}
-    tab.settle()
+    await tab.settle()
     assert len(tab.beacons.events("download")) == 1
     assert tab.beacons.events("click") == []
 
 
-def test_tagged_download_link_sends_only_the_click(tab: Tab) -> None:
-    tab.open("product.html")
-    tab.page.evaluate(
+async def test_tagged_download_link_sends_only_the_click(tab: Tab) -> None:
+    await tab.open("product.html")
+    await tab.page.evaluate(
         """() => {
             document.addEventListener('click', e => e.preventDefault());
             const a = document.createElement('a');
@@ -232,16 +231,16 @@ def test_tagged_download_link_sends_only_the_click(tab: Tab) -> None:
             document.body.prepend(a);
         }"""
     )
-    tab.page.click("text=archive")
-    (click,) = tab.wait_for("click")
+    await tab.page.click("text=archive")
+    (click,) = await tab.wait_for("click")
     assert click["n"] == "get_archive"
-    tab.settle()
+    await tab.settle()
     assert tab.beacons.events("download") == []
 
 
-def test_untagged_link_with_query_extension_is_no_download(tab: Tab) -> None:
-    tab.open("product.html")
-    tab.page.evaluate(
+async def test_untagged_link_with_query_extension_is_no_download(tab: Tab) -> None:
+    await tab.open("product.html")
+    await tab.page.evaluate(
         """() => {
             document.addEventListener('click', e => e.preventDefault());
             const a = document.createElement('a');
@@ -250,106 +249,110 @@ def test_untagged_link_with_query_extension_is_no_download(tab: Tab) -> None:
             document.body.prepend(a);
         }"""
     )
-    tab.page.click("text=not a file")
-    tab.settle()
+    await tab.page.click("text=not a file")
+    await tab.settle()
     assert tab.beacons.events("download") == []
     assert len(tab.beacons.events("pageview")) == 1
 
 
-def test_scroll_milestones_once_each(tab: Tab) -> None:
-    tab.open("article.html")
-    height, view = tab.page.evaluate("[document.documentElement.scrollHeight, window.innerHeight]")
+async def test_scroll_milestones_once_each(tab: Tab) -> None:
+    await tab.open("article.html")
+    height, view = await tab.page.evaluate(
+        "[document.documentElement.scrollHeight, window.innerHeight]"
+    )
     assert height >= 4 * view
     # Down in half screens to the bottom, back to the top, and down again.
     for y in [*range(0, height, view // 2), height, 0, height]:
-        tab.page.evaluate(f"window.scrollTo(0, {y})")
-        tab.page.wait_for_timeout(30)
-    events = tab.wait_for("scroll", 4)
+        await tab.page.evaluate(f"window.scrollTo(0, {y})")
+        await tab.page.wait_for_timeout(30)
+    events = await tab.wait_for("scroll", 4)
     assert [e["n"] for e in events] == ["25", "50", "75", "100"]
-    tab.settle()
+    await tab.settle()
     assert len(tab.beacons.events("scroll")) == 4
 
 
-def test_page_that_cannot_scroll_sends_no_scroll(tab: Tab) -> None:
-    tab.page.set_viewport_size({"width": 1280, "height": 3000})
-    tab.open("index.html")
-    tab.page.evaluate("window.dispatchEvent(new Event('scroll'))")
-    tab.wait_for("pageview")
-    tab.settle()
+async def test_page_that_cannot_scroll_sends_no_scroll(tab: Tab) -> None:
+    await tab.page.set_viewport_size({"width": 1280, "height": 3000})
+    await tab.open("index.html")
+    await tab.page.evaluate("window.dispatchEvent(new Event('scroll'))")
+    await tab.wait_for("pageview")
+    await tab.settle()
     assert tab.beacons.events("scroll") == []
 
 
-def test_events_flush_when_the_page_is_left(tab: Tab, server: Server) -> None:
+async def test_events_flush_when_the_page_is_left(tab: Tab, server: Server) -> None:
     tab.base = tab.base.replace("/default", "/live")
     server.received.clear()
-    tab.open("product.html")
-    tab.page.click("button[data-mcv]")
-    tab.page.wait_for_timeout(100)
+    await tab.open("product.html")
+    await tab.page.click("button[data-mcv]")
+    await tab.page.wait_for_timeout(100)
     # flush_ms is a minute here: only pagehide can have sent these.
     assert server.received == []
-    tab.open("index.html")
-    tab.wait_until(lambda: len(server.received) >= 1)
+    await tab.open("index.html")
+    await tab.wait_until(lambda: len(server.received) >= 1)
     assert [e["k"] for e in server.received[0]["e"]] == ["pageview", "click"]
     assert server.received[0]["e"][1]["n"] == "add_to_cart"
 
 
-def test_events_flush_when_the_page_is_hidden(tab: Tab) -> None:
+async def test_events_flush_when_the_page_is_hidden(tab: Tab) -> None:
     tab.base = tab.base.replace("/default", "/slow")
-    tab.open("product.html")
+    await tab.open("product.html")
     # Headless Chromium never hides a page; make it look hidden and say so.
-    tab.page.evaluate(
+    await tab.page.evaluate(
         """() => {
             Object.defineProperty(document, 'visibilityState', {get: () => 'hidden'});
             document.dispatchEvent(new Event('visibilitychange'));
         }"""
     )
-    tab.wait_for("pageview")
+    await tab.wait_for("pageview")
     # While hidden, an event goes out at once.
-    tab.page.evaluate("microcv('event', 'late', {n: 1})")
-    (late,) = tab.wait_for("custom")
+    await tab.page.evaluate("microcv('event', 'late', {n: 1})")
+    (late,) = await tab.wait_for("custom")
     assert late["n"] == "late"
     assert len(tab.beacons.bodies) == 2
 
 
-def test_full_batch_flushes_without_waiting(tab: Tab) -> None:
+async def test_full_batch_flushes_without_waiting(tab: Tab) -> None:
     tab.base = tab.base.replace("/default", "/slow")
-    tab.open("product.html")
-    tab.page.evaluate("for (let i = 0; i < 9; i++) microcv('event', 'e' + i)")
-    tab.wait_for("custom", 9)
+    await tab.open("product.html")
+    await tab.page.evaluate("for (let i = 0; i < 9; i++) microcv('event', 'e' + i)")
+    await tab.wait_for("custom", 9)
     assert len(tab.beacons.bodies) == 1
     assert len(tab.beacons.bodies[0]["e"]) == 10
 
 
-def test_custom_event_and_queue_stub(tab: Tab) -> None:
+async def test_custom_event_and_queue_stub(tab: Tab) -> None:
     # What a page pastes before the tag to call the API early; the tag replays the queue.
-    tab.page.add_init_script(
+    await tab.page.add_init_script(
         "window.microcv=window.microcv||function(){(microcv.q=microcv.q||[]).push(arguments)};"
         "microcv('event', 'early', {plan: 'pro', bad: {x: 1}})"
     )
-    tab.open("product.html")
-    tab.page.click("#ask")
-    events = tab.wait_for("custom", 2)
+    await tab.open("product.html")
+    await tab.page.click("#ask")
+    events = await tab.wait_for("custom", 2)
     assert [(e["n"], e.get("p")) for e in events] == [
         ("early", {"plan": "pro"}),
         ("question_opened", {"sku": "MUG-1"}),
     ]
 
 
-def test_running_the_tag_twice_registers_once(tab: Tab) -> None:
-    tab.open("product.html")
-    tab.page.add_script_tag(content=render_script(SITE, COLLECTOR))
-    tab.page.click("button[data-mcv]")
-    tab.wait_for("click")
-    tab.settle()
+async def test_running_the_tag_twice_registers_once(tab: Tab) -> None:
+    await tab.open("product.html")
+    await tab.page.add_script_tag(content=render_script(SITE, COLLECTOR))
+    await tab.page.click("button[data-mcv]")
+    await tab.wait_for("click")
+    await tab.settle()
     assert len(tab.beacons.events("pageview")) == 1
     assert len(tab.beacons.events("click")) == 1
 
 
-def test_tag_never_throws_into_the_page(tab: Tab) -> None:
+async def test_tag_never_throws_into_the_page(tab: Tab) -> None:
     errors: list[str] = []
     tab.page.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.open("product.html")
-    tab.page.evaluate("microcv('event'); microcv('nonsense', 1, 2); microcv('event', 'x', null)")
-    tab.page.click("button[data-mcv]")
-    tab.wait_for("click")
+    await tab.open("product.html")
+    await tab.page.evaluate(
+        "microcv('event'); microcv('nonsense', 1, 2); microcv('event', 'x', null)"
+    )
+    await tab.page.click("button[data-mcv]")
+    await tab.wait_for("click")
     assert errors == []
