@@ -10,6 +10,21 @@ to characters that cannot break out of the tag.
     mcv:v1:{site}:wm             hash  "<topic>:<partition>" -> last applied offset
     mcv:v1:{site}:seen:<hour>    set   event ids seen in that hour of event time (dedupe)
 
+Families added in layout v1 beside the counters (same <res>:<bucket> suffix and TTLs as `c`):
+
+    ...:bot:<res>:<b>            hash  bots' events: kind and kind:name -> count
+    ...:cv:<res>:<b>             hash  micro-conversion name -> count
+    ...:u:<res>:<b>:<field>      HLL   unique visitors; field "*" (any event), a kind, "cv:<name>"
+    ...:bd:<dim>:<res>:<b>       hash  breakdown value -> count (dims: see BREAKDOWNS)
+    ...:fn:<funnel>:<res>:<b>    hash  step number (1-based) -> entries reaching it, bucketed by
+                                       the minute the entry started
+    ...:x:<exp>:<variant>:e      set   visitors exposed to the variant        (TTL: experiment)
+    ...:x:<exp>:<variant>:c:<cv> set   exposed visitors who then converted    (TTL: experiment)
+    ...:ls:<day>                 zset  visitor -> lead score earned that day   (TTL 35 d)
+    ...:lr:<visitor>             list  "<ts ms>|<conversion>", newest first, capped (TTL 35 d)
+    ...:v:<visitor>              hash  visitor state: "f:<funnel>" -> "<start ms>:<step>",
+                                       "x:<exp>" -> variant                    (TTL 8 d)
+
 Bucket numbers count minutes / hours / days since the Unix epoch (UTC).
 """
 
@@ -33,7 +48,7 @@ def site_prefix(site: str) -> str:
 
 
 def counter_key(site: str, res: Resolution, bucket: int) -> str:
-    return f"{site_prefix(site)}:c:{res}:{bucket}"
+    return family_key(site, "c", res, bucket)
 
 
 def watermark_key(site: str) -> str:
@@ -46,6 +61,60 @@ def watermark_field(topic: str, partition: int) -> str:
 
 def seen_key(site: str, hour: int) -> str:
     return f"{site_prefix(site)}:seen:{hour}"
+
+
+Family = Literal["c", "bot", "cv"]
+Breakdown = Literal["page", "source", "utm", "device", "download", "click", "scroll", "heat"]
+BREAKDOWNS: Final[tuple[Breakdown, ...]] = (
+    "page",  # pageviews by URL path
+    "source",  # pageviews by referrer host, "(direct)" or "(internal)"
+    "utm",  # pageviews by "source=<v>", "medium=<v>", "campaign=<v>" of the page URL
+    "device",  # pageviews by device class: mobile, tablet, desktop, unknown
+    "download",  # downloads by file name
+    "click",  # clicks by data-mcv name or element descriptor
+    "scroll",  # scroll milestones by "<depth>|<path>"
+    "heat",  # clicks by "<column>,<row>|<path>" on a HEAT_GRID x HEAT_GRID grid
+)
+HEAT_GRID: Final = 20
+LEAD_TTL_S: Final = 35 * 86400
+LEAD_RECENT: Final = 20  # recent conversions kept per visitor
+VISITOR_TTL_S: Final = 8 * 86400
+
+
+def family_key(site: str, family: Family, res: Resolution, bucket: int) -> str:
+    return f"{site_prefix(site)}:{family}:{res}:{bucket}"
+
+
+def unique_key(site: str, field: str, res: Resolution, bucket: int) -> str:
+    return f"{site_prefix(site)}:u:{res}:{bucket}:{field}"
+
+
+def breakdown_key(site: str, dim: Breakdown, res: Resolution, bucket: int) -> str:
+    return f"{site_prefix(site)}:bd:{dim}:{res}:{bucket}"
+
+
+def funnel_key(site: str, funnel: str, res: Resolution, bucket: int) -> str:
+    return f"{site_prefix(site)}:fn:{funnel}:{res}:{bucket}"
+
+
+def exposed_key(site: str, experiment: str, variant: str) -> str:
+    return f"{site_prefix(site)}:x:{experiment}:{variant}:e"
+
+
+def converted_key(site: str, experiment: str, variant: str, conversion: str) -> str:
+    return f"{site_prefix(site)}:x:{experiment}:{variant}:c:{conversion}"
+
+
+def lead_key(site: str, day: int) -> str:
+    return f"{site_prefix(site)}:ls:{day}"
+
+
+def recent_key(site: str, visitor: str) -> str:
+    return f"{site_prefix(site)}:lr:{visitor}"
+
+
+def visitor_key(site: str, visitor: str) -> str:
+    return f"{site_prefix(site)}:v:{visitor}"
 
 
 def counter_fields(kind: str, name: str) -> tuple[str, ...]:

@@ -24,6 +24,19 @@ class Settings:
     redis_url: str = setting(
         "redis://127.0.0.1:16379/0", "MICROCV_REDIS_URL", "Redis holding the counters."
     )
+    redis_cluster: bool = setting(
+        False,
+        "MICROCV_REDIS_CLUSTER",
+        "Treat MICROCV_REDIS_URL as one node of a Redis Cluster (any node; the rest is found).",
+    )
+    metrics_port: int = setting(
+        0,
+        "MICROCV_WORKER_METRICS_PORT",
+        "Port of the worker's Prometheus endpoint (/metrics); 0 turns it off.",
+    )
+    metrics_host: str = setting(
+        "127.0.0.1", "MICROCV_WORKER_METRICS_HOST", "Address the worker's metrics endpoint binds."
+    )
     sites_path: Path = setting(  # noqa: RUF009 - a Path is immutable, sharing it is safe
         Path("deploy/sites.toml"), "MICROCV_SITES", "Path of the sites config (TOML)."
     )

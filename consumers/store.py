@@ -29,6 +29,7 @@ from consumers.keys import (
     watermark_field,
     watermark_key,
 )
+from consumers.redisconn import AnyRedis, pipeline
 
 # KEYS[1]: the site's watermark hash; KEYS[2..]: every other key the batch touches.
 # ARGV: watermark field, first offset, last offset, payload (JSON):
@@ -187,10 +188,11 @@ def window_range(minutes: int, now_ms: int) -> tuple[int, int]:
 
 
 async def read_counters(
-    redis: Redis, site: str, first_minute: int, last_minute: int
+    redis: AnyRedis, site: str, first_minute: int, last_minute: int
 ) -> dict[str, int]:
+    """Human events over the range: kind and kind:name -> count."""
     totals: dict[str, int] = {}
-    async with redis.pipeline(transaction=False) as pipe:
+    async with pipeline(redis) as pipe:
         for res, bucket in cover(first_minute, last_minute):
             pipe.hgetall(counter_key(site, res, bucket))
         hashes = await pipe.execute()
