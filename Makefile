@@ -38,3 +38,18 @@ lint: venv
 
 clean:
 	rm -rf .run
+
+# Benchmarks and failure drills (bench/; figures in docs/benchmarks.md and docs/reliability.md).
+# BENCH_ARGS=--memory-minutes=30 for the long memory run; DRILLS_ARGS=--long for 60 s outages.
+.PHONY: bench drills
+$(VENV)/.bench-installed: pyproject.toml $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(PY) deploy/local/services.py ensure
+	$(PY) -m bench $(BENCH_ARGS)
+
+drills: venv
+	$(PY) deploy/local/services.py ensure
+	$(PY) -m bench.drills $(DRILLS_ARGS)
