@@ -1,0 +1,95 @@
+"""Consumer: events/s of one worker process applying every counter, against a bare getmany loop.
+
+The topic is filled first; then a bare aiokafka consumer (same isolation level and batch size as
+the worker, a fresh group) reads it end to end, and the real worker (`python -m consumers`, a
+fresh group) applies it to the run's own Redis. Both are timed from their first record to their
+last, so process start-up and group joins are left out. Redis round trips are counted by Redis
+itself: `total_writes_processed` (one per reply flush, i.e. per pipeline) over the worker's run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaConsumer
+from redis.asyncio import Redis
+
+from bench import records
+from bench.infra import SITE, Infra
+from bench.results import Results
+from consumers.keys import watermark_key
+
+
+async def bare_loop(bootstrap: str, topic: str, n: int, max_records: int = 2000) -> float:
+    """Seconds from the first record to the n-th through aiokafka's getmany, doing nothing."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bare-{time.monotonic_ns()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        seen, first = 0, 0.0
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=200, max_records=max_records)
+            if batch and not first:
+                first = time.monotonic()
+            seen += sum(len(messages) for messages in batch.values())
+        return time.monotonic() - first
+    finally:
+        await consumer.stop()
+
+
+async def applied(redis: Redis, topic: str) -> int:
+    """Records applied so far, from the site's watermarks (offset + 1 per partition)."""
+    marks = await redis.hgetall(watermark_key(SITE))
+    total = 0
+    for field, value in marks.items():
+        name = field.decode() if isinstance(field, bytes) else field
+        if name.startswith(f"{topic}:"):
+            total += int(value) + 1
+    return total
+
+
+async def worker_run(infra: Infra, topic: str, n: int, limit_s: float) -> tuple[float, int, int]:
+    """(seconds first→last applied, applied when first seen, Redis round trips during the run)."""
+    redis = Redis.from_url(infra.redis.url)
+    proc = infra.worker(infra.env(topic))
+    try:
+        writes_before = int((await redis.info("stats"))["total_writes_processed"])
+        polls = 0
+        deadline = time.monotonic() + limit_s
+        first_t, first_n, done = 0.0, 0, 0
+        while done < n:
+            if time.monotonic() > deadline or not proc.alive():
+                raise RuntimeError(f"worker applied {done} of {n}; log: {proc.log}")
+            await asyncio.sleep(0.02)
+            done = await applied(redis, topic)
+            polls += 1
+            if done and not first_t:
+                first_t, first_n = time.monotonic(), done
+        took = time.monotonic() - first_t
+        writes = int((await redis.info("stats"))["total_writes_processed"]) - writes_before
+        return took, first_n, writes - polls - 1
+    finally:
+        proc.stop()
+        await redis.aclose()
+
+
+def run(infra: Infra, results: Results, *, events: int) -> None:
+    topic = infra.topic()
+    asyncio.run(records.produce(infra.kafka.bootstrap, topic, records.kafka_values(SITE, events)))
+    bare_s = asyncio.run(bare_loop(infra.kafka.bootstrap, topic, events))
+    real_s, first_n, trips = asyncio.run(worker_run(infra, topic, events, limit_s=600))
+    bare_eps = events / bare_s
+    real_eps = (events - first_n) / real_s if real_s else 0.0
+    results.add("consumer.bare.events", bare_eps, "events/s", f"{events} records, getmany only")
+    results.add("consumer.worker.events", real_eps, "events/s", "target >= 100,000")
+    results.ratio("consumer.ratio", real_eps, bare_eps, "worker / bare getmany, target >= 0.5")
+    results.add(
+        "consumer.redis_round_trips_per_event", trips / events, "trips/event", "target <= 0.1"
+    )
