@@ -10,9 +10,19 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 SITE_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+# The keys of a [sites.<id>] table this module reads; docs/configuration.md is generated from
+# every module's SITE_KEYS (see consumers/ops/catalog.py).
+SITE_KEYS: Final = {
+    "domains": "Host names the site's pages are served from (a subdomain matches too); the "
+    "collector refuses beacons whose Origin or Referer is elsewhere. Required.",
+    "read_tokens": "Bearer tokens that may read the site's counters from the query API.",
+    "tag": "Table of options handed to the site's tag (flush_ms, batch_size, clicks, ...); "
+    "checked when the tag is rendered (TAG_OPTIONS in snippet/generator.py).",
+}
 MAX_SITE_ID_LEN = 64
 
 
