@@ -1,143 +1,168 @@
 """Counters in Redis: applying a batch exactly once, and reading windows back.
 
-A site's share of one partition's batch is applied by one Lua script, atomically with the
-partition's watermark (last applied offset) for that site. A replay of offsets at or below the
-watermark is refused by the script, so redelivery after a crash, a rebalance or a Redis restart
-can never count twice; records above it are applied, so nothing is lost.
+A site's share of one partition's batch (its writes built by consumers.writes) is applied by one
+Lua script, atomically with the partition's watermark (last applied offset) for that site. The
+script applies only on top of the watermark the writes were built for, so redelivery after a
+crash, a rebalance or a Redis restart can never count twice; records above it are applied, so
+nothing is lost. More reads live in consumers.reads.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-import orjson
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 
-from collector.schema import Record
 from consumers.keys import (
     MINUTES,
-    SEEN_TTL_S,
-    TTL_S,
     Resolution,
-    buckets_of,
-    counter_fields,
     counter_key,
     cover,
-    seen_key,
+    visitor_key,
     watermark_field,
     watermark_key,
 )
 from consumers.redisconn import AnyRedis, pipeline
 
-# KEYS[1]: the site's watermark hash; KEYS[2..]: every other key the batch touches.
-# ARGV: watermark field, first offset, last offset, payload (JSON):
-#   e: [[event id, index of its seen-set key, group], ...]
-#   g: [[key index, field, key index, field, ...], ...]  increments shared by a group of events
-#   t: [[key index, ttl seconds], ...]
-# Returns {applied, duplicates}, or {-1, watermark} when the batch starts at or below it.
+# KEYS[1]: the site's watermark hash; KEYS[2..]: every other key the share touches.
+# ARGV: watermark field, expected watermark (-1: none), new watermark, payload (JSON, see
+# consumers.writes): ids per seen-set, then HINCRBY / PFADD / SADD / ZINCRBY / HSET / LPUSH
+# groups and TTLs, each naming its key by index.
+# Returns {0, n} once applied; {-1, watermark} when the watermark is not the expected one
+# (another member got further, or Redis lost writes); {-2, {ids}} when event ids of the share
+# were already seen (a client retry that another share applied): nothing is written then.
 APPLY_LUA: Final = """
 local wm = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
-if wm >= tonumber(ARGV[2]) then return {-1, wm} end
+if wm ~= tonumber(ARGV[2]) then return {-1, wm} end
 local p = cjson.decode(ARGV[4])
-local counts = {}
-local dups = 0
-for _, e in ipairs(p.e) do
-  if redis.call('SADD', KEYS[e[2]], e[1]) == 1 then
-    counts[e[3]] = (counts[e[3]] or 0) + 1
-  else
-    dups = dups + 1
+local dups = {}
+for _, g in ipairs(p.ids) do
+  local seen = redis.call('SMISMEMBER', KEYS[g[1]], unpack(g, 2))
+  for i = 1, #seen do
+    if seen[i] == 1 then dups[#dups + 1] = g[i + 1] end
   end
 end
-for g, n in pairs(counts) do
-  local incs = p.g[g]
-  for i = 1, #incs, 2 do
-    redis.call('HINCRBY', KEYS[incs[i]], incs[i + 1], n)
-  end
+if #dups > 0 then return {-2, dups} end
+for _, g in ipairs(p.ids) do redis.call('SADD', KEYS[g[1]], unpack(g, 2)) end
+for _, g in ipairs(p.hi) do
+  local k = KEYS[g[1]]
+  for i = 2, #g, 2 do redis.call('HINCRBY', k, g[i], g[i + 1]) end
 end
-for _, t in ipairs(p.t) do
-  redis.call('EXPIRE', KEYS[t[1]], t[2])
+for _, g in ipairs(p.pf) do redis.call('PFADD', KEYS[g[1]], unpack(g, 2)) end
+for _, g in ipairs(p.sa) do redis.call('SADD', KEYS[g[1]], unpack(g, 2)) end
+for _, g in ipairs(p.zi) do
+  local k = KEYS[g[1]]
+  for i = 2, #g, 2 do redis.call('ZINCRBY', k, g[i + 1], g[i]) end
 end
+for _, g in ipairs(p.hs) do redis.call('HSET', KEYS[g[1]], unpack(g, 2)) end
+for _, g in ipairs(p.lp) do
+  redis.call('LPUSH', KEYS[g[1]], unpack(g, 3))
+  redis.call('LTRIM', KEYS[g[1]], 0, g[2] - 1)
+end
+for _, t in ipairs(p.tt) do redis.call('EXPIRE', KEYS[t[1]], t[2]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return {#p.e - dups, dups}
+return {0, 0}
 """
+
+# KEYS[1]: the watermark hash; KEYS[2..]: visitor state hashes. ARGV: watermark field, then the
+# state fields. Read in one script so the states are exactly those of the watermark returned.
+READ_STATE_LUA: Final = """
+local out = {redis.call('HGET', KEYS[1], ARGV[1]) or '-1'}
+for i = 2, #KEYS do out[i] = redis.call('HMGET', KEYS[i], unpack(ARGV, 2)) end
+return out
+"""
+
+ApplyResult = tuple[int, int | list[str]]
 
 
 @dataclass(frozen=True, slots=True)
 class SiteBatch:
-    """A site's records from one partition, in offset order, ready for one script call."""
+    """One script call: a site's share of one partition, expected to follow `expected`."""
 
     site: str
     partition: int
-    first_offset: int
+    expected: int
     last_offset: int
     keys: list[str]
     payload: bytes
 
 
-def build_site_batch(
-    site: str, topic: str, partition: int, items: Sequence[tuple[int, Record]]
-) -> SiteBatch:
-    """Aggregate a site's records: events that bump the same counters share one group."""
-    keys = [watermark_key(site)]
-    key_index: dict[str, int] = {}
-    ttls: list[list[int]] = []
-
-    def index(key: str, ttl: int) -> int:
-        i = key_index.get(key)
-        if i is None:
-            keys.append(key)
-            i = key_index[key] = len(keys)  # Lua is 1-based and KEYS[1] is the watermark
-            ttls.append([i, ttl])
-        return i
-
-    groups: dict[tuple[int | str, ...], int] = {}
-    events: list[list[int | str]] = []
-    for _, record in items:
-        incs: list[int | str] = []
-        fields = counter_fields(record.kind, record.name)
-        for res, bucket in buckets_of(record.ts):
-            k = index(counter_key(site, res, bucket), TTL_S[res])
-            for field in fields:
-                incs += (k, field)
-        group = groups.setdefault(tuple(incs), len(groups) + 1)
-        seen = index(seen_key(site, record.client_ts // 3_600_000), SEEN_TTL_S)
-        events.append([record.id, seen, group])
-    payload = orjson.dumps({"e": events, "g": list(groups), "t": ttls})
-    return SiteBatch(
-        site=site,
-        partition=partition,
-        first_offset=items[0][0],
-        last_offset=items[-1][0],
-        keys=keys,
-        payload=payload,
-    )
-
-
 class CounterStore:
-    def __init__(self, redis: Redis, topic: str) -> None:
+    def __init__(self, redis: AnyRedis, topic: str) -> None:
         self._redis = redis
         self._topic = topic
         self._apply = redis.register_script(APPLY_LUA)
+        self._read = redis.register_script(READ_STATE_LUA)
+        self.round_trips = 0
 
-    async def apply(self, batches: Sequence[SiteBatch]) -> list[tuple[int, int]]:
-        """Apply every batch in one round trip; per batch (applied, duplicates) or (-1, wm)."""
+    def _field(self, partition: int) -> str:
+        return watermark_field(self._topic, partition)
+
+    async def _scripts(self, script: AsyncScript, calls: list[tuple[list[str], list[Any]]]) -> Any:
+        """Run script calls in one round trip: a pipeline on a single node; on a cluster (whose
+        client refuses scripts in pipelines) concurrent calls, one per share, in parallel."""
+        self.round_trips += 1
+        if isinstance(self._redis, RedisCluster):
+            return await asyncio.gather(*(script(keys=k, args=a) for k, a in calls))
         async with self._redis.pipeline(transaction=False) as pipe:
-            for b in batches:
-                field = watermark_field(self._topic, b.partition)
-                await self._apply(
-                    keys=b.keys,
-                    args=[field, b.first_offset, b.last_offset, b.payload],
-                    client=pipe,
+            for keys, args in calls:
+                await script(keys=keys, args=args, client=pipe)
+            return await pipe.execute()
+
+    async def apply(self, batches: Sequence[SiteBatch]) -> list[ApplyResult]:
+        """Apply every batch in one round trip; per batch the script's answer."""
+        results = await self._scripts(
+            self._apply,
+            [
+                (
+                    b.keys,
+                    [
+                        watermark_field(self._topic, b.partition),
+                        b.expected,
+                        b.last_offset,
+                        b.payload,
+                    ],
                 )
-            results = await pipe.execute()
-        return [(int(r[0]), int(r[1])) for r in results]
+                for b in batches
+            ],
+        )
+        out: list[ApplyResult] = []
+        for r in results:
+            code = int(r[0])
+            out.append((code, [_text(i) for i in r[1]] if code == -2 else int(r[1])))
+        return out
+
+    async def read_states(
+        self, requests: Sequence[tuple[str, int, list[str]]], fields: dict[str, list[str]]
+    ) -> list[tuple[int, dict[str, dict[str, str]]]]:
+        """Per (site, partition, visitors): the watermark and each visitor's state fields."""
+        results = await self._scripts(
+            self._read,
+            [
+                (
+                    [watermark_key(site), *[visitor_key(site, v) for v in visitors]],
+                    [watermark_field(self._topic, partition), *fields[site]],
+                )
+                for site, partition, visitors in requests
+            ],
+        )
+        out = []
+        for (site, _, visitors), r in zip(requests, results, strict=True):
+            states = {
+                v: {f: _text(x) for f, x in zip(fields[site], row, strict=True) if x is not None}
+                for v, row in zip(visitors, r[1:], strict=True)
+            }
+            out.append((int(r[0]), states))
+        return out
 
     async def watermarks(self, sites: Iterable[str], partition: int) -> dict[str, int | None]:
         field = watermark_field(self._topic, partition)
         names = list(sites)
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with pipeline(self._redis) as pipe:
             for site in names:
                 pipe.hget(watermark_key(site), field)
             values = await pipe.execute()
@@ -152,13 +177,17 @@ class CounterStore:
         that keeps this write kept those too.
         """
         field = watermark_field(self._topic, partition)
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with pipeline(self._redis) as pipe:
             for site, offset in marks.items():
                 if only_new:
                     pipe.hsetnx(watermark_key(site), field, offset)
                 else:
                     pipe.hset(watermark_key(site), field, str(offset))
             await pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def parse_window(window: str) -> int:
@@ -204,10 +233,15 @@ async def read_counters(
 
 
 async def read_series(
-    redis: Redis, site: str, res: Resolution, first_bucket: int, last_bucket: int, names: list[str]
+    redis: AnyRedis,
+    site: str,
+    res: Resolution,
+    first_bucket: int,
+    last_bucket: int,
+    names: list[str],
 ) -> list[list[int]]:
     """Per bucket first..last of resolution `res`, the count of each name (0 where absent)."""
-    async with redis.pipeline(transaction=False) as pipe:
+    async with pipeline(redis) as pipe:
         for bucket in range(first_bucket, last_bucket + 1):
             pipe.hmget(counter_key(site, res, bucket), names)
         rows = await pipe.execute()

@@ -13,17 +13,20 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from collector.schema import Record, SchemaError, decode_record
+from consumers.config import parse_configs
+from consumers.redisconn import AnyRedis, connect
 from consumers.settings import Settings
-from consumers.store import CounterStore, build_site_batch
+from consumers.store import CounterStore, SiteBatch
+from consumers.writes import Payload, Prepared, build, prepare, state_fields
 from snippet.sites import Sites
 
 logger = logging.getLogger(__name__)
@@ -45,11 +48,14 @@ class Worker:
     def __init__(self, settings: Settings, sites: Sites) -> None:
         self.settings = settings
         self.sites = sites
+        # Parsed up front: a bad conversion rule stops the worker at start, naming the key.
+        self.configs = parse_configs(sites)
+        self._state_fields = {s: state_fields(c) for s, c in self.configs.items()}
         self.applied = 0
         self.duplicates = 0
         self.dead_letters = 0
         self._stopping = False
-        self._redis: Redis | None = None
+        self._redis: AnyRedis | None = None
         self._store: CounterStore | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -62,9 +68,7 @@ class Worker:
         if self._consumer is not None:
             return
         s = self.settings
-        self._redis = Redis.from_url(
-            s.redis_url, socket_timeout=s.redis_timeout_s, socket_connect_timeout=s.redis_timeout_s
-        )
+        self._redis = connect(s)
         self._store = CounterStore(self._redis, s.topic)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True
@@ -171,23 +175,62 @@ class Worker:
                 mark = self._watermarks.get((share.tp.partition, share.site), -1)
                 share.items = [item for item in share.items if item[0] > mark]
             shares = [share for share in shares if share.items]
+            if not shares:
+                return
+            preps = [
+                prepare(self.configs[sh.site], sh.tp.partition, sh.items, sh.skip) for sh in shares
+            ]
+            states = await self._read_states(preps)
+            if states is None:
+                continue  # a watermark moved under us: filter again from what Redis said
             batches = [
-                build_site_batch(sh.site, sh.tp.topic, sh.tp.partition, sh.items) for sh in shares
+                SiteBatch(
+                    site=p.site,
+                    partition=p.partition,
+                    expected=self._watermarks.get((p.partition, p.site), -1),
+                    last_offset=p.last_offset,
+                    **_payload(build(self.configs[p.site], p, states.get(i, {}))),
+                )
+                for i, p in enumerate(preps)
             ]
             results = await self._store.apply(batches)
             retry: list[_Share] = []
-            for share, batch, (applied, other) in zip(shares, batches, results, strict=True):
+            for share, prep, (code, info) in zip(shares, preps, results, strict=True):
                 key = (share.tp.partition, share.site)
-                if applied >= 0:
-                    self.applied += applied
-                    self.duplicates += other
-                    self._watermarks[key] = batch.last_offset
+                if code == 0:
+                    self.applied += len(prep.records)
+                    self.duplicates += prep.duplicates
+                    self._watermarks[key] = prep.last_offset
+                    continue
+                if isinstance(info, int):
+                    # Another member (or this one before a rebalance, or a Redis that lost its
+                    # last writes) stands elsewhere: redo only what lies above that watermark.
+                    self._watermarks[key] = info
                 else:
-                    # Another member (or this one before a rebalance) got further: retry with
-                    # only what lies above the watermark Redis reported.
-                    self._watermarks[key] = other
-                    retry.append(share)
+                    share.skip |= set(info)  # client retries another share applied first
+                retry.append(share)
             shares = retry
+
+    async def _read_states(
+        self, preps: list[Prepared]
+    ) -> dict[int, dict[str, dict[str, str]]] | None:
+        """Visitor states for the shares that need them, or None when a watermark moved."""
+        assert self._store is not None
+        need = [(i, p) for i, p in enumerate(preps) if p.stateful]
+        if not need:
+            return {}
+        answers = await self._store.read_states(
+            [(p.site, p.partition, sorted(p.stateful)) for _, p in need], self._state_fields
+        )
+        states: dict[int, dict[str, dict[str, str]]] = {}
+        moved = False
+        for (i, p), (mark, visitor_states) in zip(need, answers, strict=True):
+            key = (p.partition, p.site)
+            if mark != self._watermarks.get(key, -1):
+                self._watermarks[key] = mark
+                moved = True
+            states[i] = visitor_states
+        return None if moved else states
 
     async def _decode(self, msg: ConsumerRecord[bytes, bytes]) -> Record | None:
         try:
@@ -263,3 +306,8 @@ class _Share:
     site: str
     tp: TopicPartition
     items: list[tuple[int, Record]]
+    skip: set[str] = field(default_factory=set)  # ids Redis reported as seen
+
+
+def _payload(p: Payload) -> dict[str, Any]:
+    return {"keys": p.keys, "payload": p.payload}
