@@ -1,0 +1,127 @@
+"""Counters over a span, and their time series."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from consumers.api.auth import authorize
+from consumers.api.export import Table, respond
+from consumers.api.openapi import COUNT, INT, SPAN_PARAMS, SPAN_PROPS, STR, Schema, data_op, obj
+from consumers.api.params import (
+    MAX_NAMES,
+    MAX_POINTS,
+    Span,
+    format_of,
+    names_of,
+    resolution_of,
+    span_of,
+)
+from consumers.api.state import state_of
+from consumers.keys import MINUTES
+from consumers.store import read_counters, read_series
+
+
+def span_fields(span: Span) -> dict[str, str | int | None]:
+    return {"window": span.window, "from": span.from_ms, "to": span.to_ms}
+
+
+def counters_body(site: str, span: Span, totals: dict[str, int]) -> dict[str, object]:
+    return {"site": site, **span_fields(span), "counters": totals}
+
+
+async def counters(request: Request) -> Response:
+    site = authorize(request)
+    span = span_of(request)
+    format_of(request)  # refuse a bad format before reading anything
+    totals = await read_counters(state_of(request)["redis"], site.id, span.first, span.last)
+    body = counters_body(site.id, span, totals)
+    return respond(request, body, Table(["name", "count"], list(totals.items())), "counters")
+
+
+async def series(request: Request) -> Response:
+    site = authorize(request)
+    span = span_of(request)
+    res = resolution_of(request, span)
+    names = names_of(request, required=True)
+    format_of(request)
+    size = MINUTES[res]
+    first, last = span.first // size, span.last // size
+    rows = await read_series(state_of(request)["redis"], site.id, res, first, last, names)
+    stamps = [(first + i) * size * 60_000 for i in range(len(rows))]
+    body = {
+        "site": site.id,
+        **span_fields(span),
+        "resolution": res,
+        "names": names,
+        "timestamps": stamps,
+        "series": {n: [row[i] for row in rows] for i, n in enumerate(names)},
+    }
+    table = Table(["timestamp", *names], [[t, *row] for t, row in zip(stamps, rows, strict=True)])
+    return respond(request, body, table, "series")
+
+
+routes: list[BaseRoute] = [
+    Route("/v1/sites/{site}/counters", counters),
+    Route("/v1/sites/{site}/series", series),
+]
+
+SCHEMAS: Final[dict[str, Schema]] = {
+    "Counters": obj(
+        {
+            **SPAN_PROPS,
+            "counters": {
+                "type": "object",
+                "additionalProperties": COUNT,
+                "description": "Events per kind and per kind:name, e.g. click:add_to_cart",
+            },
+        }
+    ),
+    "Series": obj(
+        {
+            **SPAN_PROPS,
+            "resolution": {"enum": ["m", "h", "d"]},
+            "names": {"type": "array", "items": STR},
+            "timestamps": {
+                "type": "array",
+                "items": INT,
+                "description": "Start of each bucket, ms since the epoch",
+            },
+            "series": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": COUNT},
+                "description": "Per name, one count per timestamp",
+            },
+        }
+    ),
+}
+
+PATHS: Final[dict[str, Schema]] = {
+    "/v1/sites/{site}/counters": data_op(
+        "Events per kind and kind:name over a window or range", "Counters", SPAN_PARAMS
+    ),
+    "/v1/sites/{site}/series": data_op(
+        "Time series of named counters",
+        "Series",
+        [
+            *SPAN_PARAMS,
+            {
+                "name": "names",
+                "in": "query",
+                "required": True,
+                "description": f"Comma-separated counter names, at most {MAX_NAMES}",
+                "schema": STR,
+            },
+            {
+                "name": "resolution",
+                "in": "query",
+                "description": "m, h or d; default the finest kept for the span that gives "
+                f"at most {MAX_POINTS} points",
+                "schema": {"enum": ["m", "h", "d"]},
+            },
+        ],
+    ),
+}

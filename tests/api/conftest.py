@@ -1,0 +1,119 @@
+"""The query API against a real Redis filled by the real consumer from a real Kafka topic.
+
+`fill` produces records to the test's topic and runs the Worker in burst mode; `api` serves the
+app with a real uvicorn server on a free port (the lifespan runs) and gives an httpx client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from collector.schema import PropValue, Record, encode_record, record_key
+from consumers.api import create_app
+from consumers.settings import Settings
+from consumers.worker import Worker
+from snippet.sites import Sites
+from tests.consumers.test_worker import produce, settings_for
+
+import services
+
+TOKEN = "read-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+Fill = Callable[[list[Record]], Awaitable[None]]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def event(
+    site: str,
+    kind: str,
+    name: str = "",
+    *,
+    ago_ms: int = 0,
+    visitor: str = "v1",
+    props: dict[str, PropValue] | None = None,
+    url: str = "http://localhost/",
+) -> Record:
+    ts = now_ms() - ago_ms
+    return Record(
+        site=site,
+        visitor=visitor,
+        id=uuid.uuid4().hex,
+        kind=kind,
+        name=name,
+        ts=ts,
+        client_ts=ts,
+        received=ts,
+        url=url,
+        referrer="",
+        pageview="",
+        props=props or {},
+        bot=False,
+    )
+
+
+@pytest.fixture
+def settings(
+    kafka: services.KafkaServer, redis_server: services.RedisServer, topic: str
+) -> Settings:
+    return settings_for(kafka, redis_server.url, topic)
+
+
+@pytest.fixture
+def fill(kafka: services.KafkaServer, settings: Settings, sites: Sites) -> Fill:
+    async def fill(records: list[Record]) -> None:
+        values = [(record_key(r), encode_record(r)) for r in records]
+        await produce(kafka.bootstrap, settings.topic, values)
+        # Until everything sent is applied, not until idle: on a fresh broker the group's first
+        # join can take longer than any idle time.
+        worker = Worker(settings, sites)
+        await worker.start()
+        try:
+            deadline = time.monotonic() + 60
+            while worker.applied + worker.duplicates < len(records):
+                assert time.monotonic() < deadline, "the worker did not apply every record"
+                await worker.process(await worker.poll())
+        finally:
+            await worker.stop()
+
+    return fill
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Starlette) -> AsyncIterator[str]:
+    """`app` on a real uvicorn server on a free port, lifespan included; yields its base URL."""
+    port = services.free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def api(settings: Settings, sites: Sites) -> AsyncIterator[httpx.AsyncClient]:
+    async with (
+        serve(create_app(settings, sites)) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        yield client
