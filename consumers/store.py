@@ -19,7 +19,6 @@ from redis.commands.core import AsyncScript
 
 from consumers.keys import (
     MINUTES,
-    Resolution,
     counter_key,
     cover,
     visitor_key,
@@ -230,19 +229,3 @@ async def read_counters(
             name = field.decode() if isinstance(field, bytes) else field
             totals[name] = totals.get(name, 0) + int(value)
     return dict(sorted(totals.items()))
-
-
-async def read_series(
-    redis: AnyRedis,
-    site: str,
-    res: Resolution,
-    first_bucket: int,
-    last_bucket: int,
-    names: list[str],
-) -> list[list[int]]:
-    """Per bucket first..last of resolution `res`, the count of each name (0 where absent)."""
-    async with pipeline(redis) as pipe:
-        for bucket in range(first_bucket, last_bucket + 1):
-            pipe.hmget(counter_key(site, res, bucket), names)
-        rows = await pipe.execute()
-    return [[int(v) if v is not None else 0 for v in row] for row in rows]

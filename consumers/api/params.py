@@ -16,12 +16,12 @@ from starlette.requests import Request
 
 from consumers.api.errors import ApiError
 from consumers.keys import MINUTES, Resolution
-from consumers.store import parse_window, window_range
+from consumers.reads import custom_range, parse_window, window_range
 
 Format = Literal["json", "csv"]
 
 DEFAULT_WINDOW: Final = "24h"
-MAX_SPAN_MIN: Final = 400 * 1440
+MAX_SPAN_MIN: Final = 400 * 1440  # day buckets live 400 days
 # How far back each resolution's buckets are kept (a little less than their TTL, keys.TTL_S).
 RETENTION_MIN: Final[dict[Resolution, int]] = {"m": 24 * 60, "h": 35 * 1440, "d": 400 * 1440}
 MAX_POINTS: Final = 1000
@@ -57,15 +57,6 @@ def _int_param(request: Request, name: str) -> int | None:
     return int(raw)
 
 
-def _kept(minute: int, now: int, *, up: bool) -> int:
-    """Move a span edge to the finest bucket boundary still kept at its age."""
-    for res, kept in RETENTION_MIN.items():
-        if now - minute <= kept:
-            size = MINUTES[res]
-            return -(-minute // size) * size if up else (minute + 1) // size * size - 1
-    raise ApiError(400, "too_old", "counters are kept for 400 days")
-
-
 def span_of(request: Request) -> Span:
     window = request.query_params.get("window")
     start, end = _int_param(request, "from"), _int_param(request, "to")
@@ -81,16 +72,13 @@ def span_of(request: Request) -> Span:
         return Span(first, last, window)
     if window is not None:
         raise ApiError(400, "bad_range", "give either `window` or `from`/`to`, not both")
-    first = -(-start // 60_000)
-    last = (end // 60_000 if end is not None else now + 1) - 1
-    last = min(last, now)
-    if first > last:
-        raise ApiError(400, "bad_range", "`from` must be at least a minute before `to` and now")
-    if last - first + 1 > MAX_SPAN_MIN:
-        raise ApiError(400, "bad_range", "a range is at most 400 days")
-    first, last = _kept(first, now, up=True), _kept(last, now, up=False)
-    if first > last:
-        raise ApiError(400, "bad_range", "too short for the resolution kept at that age")
+    end = (now + 1) * 60_000 if end is None else end
+    if now - start // 60_000 > MAX_SPAN_MIN:
+        raise ApiError(400, "too_old", "counters are kept for 400 days")
+    try:
+        first, last = custom_range(start, end, now * 60_000)
+    except ValueError as exc:
+        raise ApiError(400, "bad_range", str(exc)) from None
     return Span(first, last, None)
 
 

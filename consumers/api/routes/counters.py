@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from consumers import reads
 from consumers.api.auth import authorize
 from consumers.api.export import Table, respond
 from consumers.api.openapi import COUNT, INT, SPAN_PARAMS, SPAN_PROPS, STR, Schema, data_op, obj
@@ -21,8 +22,9 @@ from consumers.api.params import (
     span_of,
 )
 from consumers.api.state import state_of
-from consumers.keys import MINUTES
-from consumers.store import read_counters, read_series
+from consumers.keys import Family
+
+CV: Final = "cv:"
 
 
 def span_fields(span: Span) -> dict[str, str | int | None]:
@@ -37,7 +39,7 @@ async def counters(request: Request) -> Response:
     site = authorize(request)
     span = span_of(request)
     format_of(request)  # refuse a bad format before reading anything
-    totals = await read_counters(state_of(request)["redis"], site.id, span.first, span.last)
+    totals = await reads.counters(state_of(request)["redis"], site.id, span.first, span.last)
     body = counters_body(site.id, span, totals)
     return respond(request, body, Table(["name", "count"], list(totals.items())), "counters")
 
@@ -48,20 +50,28 @@ async def series(request: Request) -> Response:
     res = resolution_of(request, span)
     names = names_of(request, required=True)
     format_of(request)
-    size = MINUTES[res]
-    first, last = span.first // size, span.last // size
-    rows = await read_series(state_of(request)["redis"], site.id, res, first, last, names)
-    stamps = [(first + i) * size * 60_000 for i in range(len(rows))]
+    redis = state_of(request)["redis"]
+    # "cv:<name>" is a configured micro-conversion; anything else is an event counter field.
+    cvs = [n.removeprefix(CV) for n in names if n.startswith(CV)]
+    fields = [n for n in names if not n.startswith(CV)]
+    values: dict[str, list[int]] = {}
+    stamps: list[int] = []
+    families: list[tuple[Family, list[str], str]] = [("c", fields, ""), ("cv", cvs, CV)]
+    for family, wanted, prefix in families:
+        if wanted:
+            got = await reads.series(redis, site.id, family, wanted, span.first, span.last, res)
+            stamps = got.starts
+            values.update({prefix + f: v for f, v in got.values.items()})
     body = {
         "site": site.id,
         **span_fields(span),
         "resolution": res,
         "names": names,
         "timestamps": stamps,
-        "series": {n: [row[i] for row in rows] for i, n in enumerate(names)},
+        "series": {n: values[n] for n in names},
     }
-    table = Table(["timestamp", *names], [[t, *row] for t, row in zip(stamps, rows, strict=True)])
-    return respond(request, body, table, "series")
+    rows = [[t, *(values[n][i] for n in names)] for i, t in enumerate(stamps)]
+    return respond(request, body, Table(["timestamp", *names], rows), "series")
 
 
 routes: list[BaseRoute] = [
@@ -112,7 +122,8 @@ PATHS: Final[dict[str, Schema]] = {
                 "name": "names",
                 "in": "query",
                 "required": True,
-                "description": f"Comma-separated counter names, at most {MAX_NAMES}",
+                "description": f"Comma-separated names, at most {MAX_NAMES}: counter "
+                "fields (pageview, click:add_to_cart) or cv:<micro-conversion>",
                 "schema": STR,
             },
             {
