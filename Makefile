@@ -53,3 +53,9 @@ bench: $(VENV)/.bench-installed
 drills: venv
 	$(PY) deploy/local/services.py ensure
 	$(PY) -m bench.drills $(DRILLS_ARGS)
+
+# docs/configuration.md is generated from the settings dataclasses and the sites keys each parser
+# declares (consumers/ops/catalog.py); a test fails when the committed file is stale.
+.PHONY: config-docs
+config-docs: venv
+	$(PY) -m consumers.ops.configdoc --write
