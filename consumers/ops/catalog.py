@@ -11,16 +11,18 @@ Two conventions make a package's configuration visible here, with no list to kee
   also define ``check_site(site: Site) -> None``, raising `SitesConfigError` (or `ValueError`)
   with a message naming the key at fault; `microcv sites validate` calls it for every site.
 
-The catalog imports every module of the three packages (except `__main__` modules) to find them.
+The catalog imports the modules of the three packages whose source mentions `SITE_KEYS` or
+`setting(` (never a `__main__` module) to find them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import pkgutil
+import importlib.util
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -53,16 +55,30 @@ class SiteKey:
     module: str
 
 
+def _declares(path: Path) -> bool:
+    """Whether a module's source mentions either convention; only those are imported."""
+    source = path.read_text(encoding="utf-8")
+    return "SITE_KEYS" in source or "setting(" in source
+
+
 def modules(packages: tuple[str, ...] = PACKAGES) -> Iterator[ModuleType]:
-    """Every module of `packages`, imported, in a stable order."""
+    """The modules of `packages` that may declare configuration, imported, in a stable order.
+
+    Files are read before anything is imported, so a broken or heavy module elsewhere (an API
+    route, a browser helper) is never imported by the catalog.
+    """
     for name in packages:
-        package = importlib.import_module(name)
-        yield package
-        found = pkgutil.walk_packages(package.__path__, prefix=f"{name}.")
-        for info in sorted(found, key=lambda i: i.name):
-            if info.name.rsplit(".", 1)[-1] == "__main__":
-                continue  # running it is its only purpose; importing it may parse sys.argv
-            yield importlib.import_module(info.name)
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError(f"no package {name}")
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for path in sorted(root.rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            if parts[-1] == "__main__" or not _declares(path):
+                continue  # running a __main__ is its only purpose; importing it may parse argv
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            yield importlib.import_module(".".join((name, *parts)))
 
 
 def _summary(module: ModuleType) -> str:

@@ -97,6 +97,14 @@ def _sites_section(catalog: Catalog) -> list[str]:
 
 def render(catalog: Catalog) -> str:
     lines = [HEADER, "## Environment variables", "", *_index(catalog.settings)]
+    if differ := shared_defaults_differ(catalog):
+        lines += [
+            "Read by several components with different defaults (where they share an",
+            "environment, set these explicitly):",
+            "",
+            *(f"- {_cell(problem)}" for problem in differ),
+            "",
+        ]
     for cls in catalog.settings:
         lines += _settings_table(cls)
     lines += _sites_section(catalog)
