@@ -21,6 +21,10 @@ def main() -> None:
         http="httptools",
         access_log=False,
         log_level="warning",
+        # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (each is answered only
+        # once its events are in Kafka or the spool) within the grace, then runs the lifespan's
+        # shutdown, which flushes the producer within the same bound.
+        timeout_graceful_shutdown=int(settings.grace_s),
     )
 
 

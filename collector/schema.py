@@ -26,6 +26,8 @@ from typing import Any, Final
 
 import orjson
 
+from snippet.sites import MAX_SITE_ID_LEN
+
 VERSION: Final = 1
 
 KINDS: Final = frozenset(
@@ -44,11 +46,17 @@ KINDS: Final = frozenset(
         "rage_click",
         "dead_click",
         "variant",
+        # Segment's identify call (collector/segment.py); its traits are never kept.
+        "identify",
     }
 )
 
 # Limits. Each is documented in docs/protocol.md and has a test.
 MAX_BODY_BYTES: Final = 64 * 1024  # what sendBeacon / keepalive fetch may carry in flight
+# Segment's own limit is 500 KB per batch; its Python client stays under 475,000 bytes.
+MAX_SEGMENT_BODY_BYTES: Final = 512 * 1024
+# Objects and arrays nested deeper than this are refused: a beacon needs 4, Segment's context ~6.
+MAX_DEPTH: Final = 16
 MAX_EVENTS: Final = 100
 MAX_ID_LEN: Final = 64
 MAX_NAME_LEN: Final = 100
@@ -159,7 +167,8 @@ def _props(obj: dict[str, Any]) -> dict[str, PropValue]:
     return props
 
 
-def _event(obj: Any) -> Event:
+def parse_event(obj: Any) -> Event:
+    """Validate one event in the beacon's format. Raises SchemaError."""
     if not isinstance(obj, dict):
         raise SchemaError("bad_event", "an event is an object")
     event_id = _str(obj, "i", MAX_ID_LEN, required=True)
@@ -182,22 +191,45 @@ def _event(obj: Any) -> Event:
     )
 
 
-def parse_beacon(body: bytes) -> Beacon:
-    """Parse and validate a beacon body (JSON text). Raises SchemaError for a bad envelope."""
+def _too_deep(doc: Any) -> bool:
+    # Iterative, so a hostile document cannot exhaust the stack; only containers are visited.
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def load_json(body: bytes) -> Any:
+    """Strict JSON: UTF-8 only, no NaN or Infinity, no lone surrogate (escaped or raw), at most
+    MAX_DEPTH levels of nesting. The one JSON reader for every input the collector takes."""
     if not body:
         raise SchemaError("empty_body")
-    if len(body) > MAX_BODY_BYTES:
-        raise SchemaError("body_too_large", f"at most {MAX_BODY_BYTES} bytes")
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise SchemaError("bad_json", str(exc)[:100]) from None
+    if isinstance(doc, dict | list) and _too_deep(doc):
+        raise SchemaError("too_deep", f"at most {MAX_DEPTH} levels of nesting")
+    return doc
+
+
+def parse_beacon(body: bytes) -> Beacon:
+    """Parse and validate a beacon body (JSON text). Raises SchemaError for a bad envelope."""
+    if len(body) > MAX_BODY_BYTES:
+        raise SchemaError("body_too_large", f"at most {MAX_BODY_BYTES} bytes")
+    doc = load_json(body)
     if not isinstance(doc, dict):
         raise SchemaError("bad_envelope", "a beacon is a JSON object")
     version = doc.get("v", VERSION)
     if version != VERSION:
         raise SchemaError("bad_version", f"this collector speaks version {VERSION}")
-    site = _str(doc, "s", 64, required=True)
+    site = _str(doc, "s", MAX_SITE_ID_LEN, required=True)
     sent_at = _int(doc, "t")
     items = doc.get("e", [doc])
     if not isinstance(items, list) or not items:
@@ -208,7 +240,7 @@ def parse_beacon(body: bytes) -> Beacon:
     rejected: list[tuple[int, str]] = []
     for index, item in enumerate(items):
         try:
-            events.append(_event(item))
+            events.append(parse_event(item))
         except SchemaError as exc:
             rejected.append((index, exc.reason))
     return Beacon(site=site, sent_at=sent_at, events=events, rejected=rejected)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,23 +57,68 @@ class Settings:
     host: str = setting("127.0.0.1", "MICROCV_COLLECTOR_HOST", "Address the collector binds.")
     port: int = setting(8601, "MICROCV_COLLECTOR_PORT", "Port the collector listens on.")
     produce_timeout_s: float = setting(
-        10.0,
+        5.0,
         "MICROCV_PRODUCE_TIMEOUT_S",
-        "Bound on every wait for the broker; a request never hangs longer than this on Kafka.",
+        "Bound on every wait for the broker (s); past it a request's events go to the disk spool.",
     )
     linger_ms: int = setting(
         5, "MICROCV_LINGER_MS", "How long the producer waits to fill a batch (ms)."
     )
+    compression: str = setting(
+        "lz4", "MICROCV_COMPRESSION", "Producer compression: lz4, zstd, gzip or none."
+    )
+    redis_url: str = setting(
+        "redis://127.0.0.1:16379/0",
+        "MICROCV_REDIS_URL",
+        "Redis holding the daily visitor-id salts that every collector shares.",
+    )
+    redis_timeout_s: float = setting(
+        2.0, "MICROCV_REDIS_TIMEOUT_S", "Bound on every Redis call (s); never on a request's path."
+    )
     visitor_secret: bytes = setting(
         b"",
         "MICROCV_VISITOR_SECRET",
-        "Secret mixed into the daily visitor-id salt. Random per process when empty; several "
-        "collectors behind one balancer must share it.",
+        "Optional pepper mixed into the visitor-id hash, kept out of Redis; when set, every "
+        "collector must have the same one.",
     )
-
-    def __post_init__(self) -> None:
-        if not self.visitor_secret:
-            object.__setattr__(self, "visitor_secret", secrets.token_bytes(32))
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "MICROCV_TRUSTED_PROXIES",
+        "CIDRs of the proxies whose X-Forwarded-For is believed, comma-separated; empty: none.",
+    )
+    client_rate: float = setting(
+        50.0, "MICROCV_CLIENT_RATE", "Requests per second one client IP may send; 0: no limit."
+    )
+    client_burst: int = setting(
+        200, "MICROCV_CLIENT_BURST", "Requests one client IP may send at once above its rate."
+    )
+    site_rate: float = setting(
+        20000.0, "MICROCV_SITE_RATE", "Events per second one site may send; 0: no limit."
+    )
+    site_burst: int = setting(
+        100000, "MICROCV_SITE_BURST", "Events one site may send at once above its rate."
+    )
+    body_timeout_s: float = setting(
+        10.0, "MICROCV_BODY_TIMEOUT_S", "A request body must arrive whole within this long (s)."
+    )
+    spool_dir: Path = setting(  # noqa: RUF009 - a Path is immutable, sharing it is safe
+        Path(".run/spool"),
+        "MICROCV_SPOOL_DIR",
+        "Disk spool for events Kafka could not take; each port gets its own subfolder.",
+    )
+    spool_max_bytes: int = setting(
+        1 << 30,
+        "MICROCV_SPOOL_MAX_BYTES",
+        "Spool size limit; past it the collector answers 503 with Retry-After.",
+    )
+    spool_segment_bytes: int = setting(
+        16 << 20, "MICROCV_SPOOL_SEGMENT_BYTES", "Size at which a spool segment file is closed."
+    )
+    grace_s: float = setting(
+        20.0,
+        "MICROCV_GRACE_S",
+        "On SIGTERM, finish in-flight requests and flush the producer within this long (s).",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

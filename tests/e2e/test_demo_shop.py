@@ -17,6 +17,12 @@ from tests.e2e.conftest import Stack
 pytestmark = pytest.mark.e2e
 
 ADDS = 4
+# Headless Chromium says "HeadlessChrome", which the collector counts as a bot; this test is about
+# a human visit, so its browser presents a regular desktop Chrome's user agent.
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 
 
 async def counters(stack: Stack, window: str = "5m") -> dict[str, int]:
@@ -42,7 +48,7 @@ async def wait_for(stack: Stack, expected: dict[str, int], within: float = 30.0)
 
 async def test_a_shopping_visit_is_counted_exactly(stack: Stack, browser: Browser) -> None:
     assert await counters(stack) == {}
-    context = await browser.new_context()
+    context = await browser.new_context(user_agent=DESKTOP_CHROME)
     page = await context.new_page()
 
     await page.goto(f"{stack.demo_url}/product.html")

@@ -1,0 +1,151 @@
+"""Where accepted events go: Kafka when it answers, the disk spool when it does not.
+
+`accept` returns only once every event is acknowledged by Kafka or fsynced to the spool; anything
+else raises Unavailable and the request is answered 503. After a failed produce the collector
+stops trying Kafka on the request path: new events go straight to the spool (so requests do not
+each wait out the produce bound) while the replayer drains the spool, in order and with the same
+event ids, and switches back to Kafka once the spool is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Final
+
+from collector.metrics import Metrics
+from collector.producer import EventProducer, ProduceError
+from collector.schema import Record, SchemaError, decode_record, encode_record
+from collector.spool import Chunk, Spool, SpoolError, SpoolFull
+
+logger = logging.getLogger(__name__)
+
+# Replay backs off between these bounds while Kafka stays away (s).
+RETRY_MIN_S: Final = 0.5
+RETRY_MAX_S: Final = 5.0
+# Retry-After for a 503 (s): about how long a broker restart or a spool drain takes.
+RETRY_AFTER_S: Final = 5
+
+
+class Unavailable(Exception):
+    """Neither Kafka nor the spool can take the events: answer 503 with Retry-After."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = RETRY_AFTER_S
+
+
+class Ingest:
+    def __init__(self, producer: EventProducer, spool: Spool, metrics: Metrics) -> None:
+        self.producer = producer
+        self.spool = spool
+        self.metrics = metrics
+        # True from a failed produce (or a non-empty spool at start) until the spool is drained.
+        self.kafka_down = False
+        self.corrupt_lines = 0
+        self._wake = asyncio.Event()
+        self._replayer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.kafka_down = not self.spool.empty
+        self._replayer = asyncio.create_task(self._replay_loop(), name="spool-replayer")
+
+    async def stop(self) -> None:
+        task, self._replayer = self._replayer, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def accept(self, records: Sequence[Record]) -> None:
+        """Put the records somewhere safe, or raise Unavailable. Updates the books either way."""
+        m = self.metrics
+        m.in_flight += len(records)
+        try:
+            pending = list(records)
+            produced = 0
+            if not self.kafka_down:
+                started = time.monotonic()
+                try:
+                    await self.producer.send_all(pending)
+                    pending = []
+                except ProduceError as exc:
+                    pending = exc.unacked
+                    self._went_down()
+                else:
+                    m.produce_latency.observe(time.monotonic() - started)
+                produced = len(records) - len(pending)
+            if pending:
+                try:
+                    await self.spool.append([encode_record(r) for r in pending])
+                except SpoolFull:
+                    m.produced_then_refused += produced
+                    raise Unavailable("spool_full") from None
+                except SpoolError:
+                    m.produced_then_refused += produced
+                    raise Unavailable("spool_failed") from None
+                self._wake.set()
+            m.produced += produced
+            m.spooled += len(pending)
+            m.accepted += len(records)
+        finally:
+            m.in_flight -= len(records)
+
+    def _went_down(self) -> None:
+        if not self.kafka_down:
+            logger.warning("Kafka unavailable: spooling events to %s", self.spool.path)
+        self.kafka_down = True
+        self._wake.set()
+
+    async def _replay_chunk(self, chunk: Chunk) -> None:
+        records = []
+        for line in chunk.lines:
+            try:
+                records.append(decode_record(line))
+            except SchemaError as exc:
+                # Only a damaged disk writes such a line: the spool holds encode_record output.
+                self.corrupt_lines += 1
+                logger.error("spool line that is not a record skipped: %s", exc)
+        await self.producer.send_all(records)
+        await self.spool.acknowledge(chunk)
+        self.metrics.replayed += len(records)
+
+    async def _drain(self) -> None:
+        """Replay the whole spool, oldest first; raises ProduceError when Kafka fails again."""
+        while True:
+            chunk = await self.spool.take_chunk()
+            if chunk is None:
+                await self.spool.seal()
+                chunk = await self.spool.take_chunk()
+                if chunk is None:
+                    break
+            await self._replay_chunk(chunk)
+        if self.spool.empty and self.kafka_down:
+            # Nothing was replayed to prove it: ask the brokers before sending requests their way.
+            if not await self.producer.reachable():
+                raise ProduceError("brokers unreachable", [])
+            self.kafka_down = False
+            logger.info("spool drained: producing to Kafka again")
+
+    async def _replay_loop(self) -> None:
+        delay = RETRY_MIN_S
+        while True:
+            if self.spool.empty:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=RETRY_MAX_S)
+                if self.spool.empty and not self.kafka_down:
+                    continue
+            try:
+                await self._drain()
+                delay = RETRY_MIN_S
+            except ProduceError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+            except OSError as exc:
+                logger.error("spool replay failed: %r", exc)
+                await asyncio.sleep(RETRY_MAX_S)

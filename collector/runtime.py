@@ -1,0 +1,92 @@
+"""What every request handler shares: the parts built once at start-up, and the answers they give.
+
+The lifespan builds one Runtime and hands it to Starlette as state; handlers read it with
+`runtime(request)`. Nothing here is created per request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypedDict, cast
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from collector.bots import BotDetector
+from collector.clientip import ClientAddresses
+from collector.cors import Cors
+from collector.ingest import Ingest, Unavailable
+from collector.metrics import Metrics
+from collector.ratelimit import RateLimiter
+from collector.schema import Record
+from collector.settings import Settings
+from collector.visitor import VisitorIds
+from snippet.sites import Sites
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    sites: Sites
+    write_keys: Mapping[str, str]  # Segment write key -> site id
+    ingest: Ingest
+    metrics: Metrics
+    visitors: VisitorIds
+    bots: BotDetector
+    cors: Cors
+    addresses: ClientAddresses
+    client_limits: RateLimiter
+    site_limits: RateLimiter
+
+    def error(
+        self,
+        status: int,
+        reason: str,
+        detail: str = "",
+        headers: Mapping[str, str] | None = None,
+        events: int = 1,
+    ) -> JSONResponse:
+        """A refusal with its reason, counted under that reason (once, or once per event)."""
+        self.metrics.reject(reason, events)
+        # "code"/"message" are what Segment's libraries read from an error.
+        body = {"error": reason, "detail": detail, "code": reason, "message": detail or reason}
+        return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+    def too_many(self, reason: str, wait: float, headers: Mapping[str, str]) -> JSONResponse:
+        retry = {**headers, "Retry-After": str(max(1, math.ceil(wait)))}
+        return self.error(429, reason, f"retry in {wait:.1f} s", retry)
+
+    def client_address(self, request: Request) -> str:
+        peer = request.client.host if request.client else ""
+        return self.addresses.resolve(peer, request.headers)
+
+    def limit_client(self, address: str) -> JSONResponse | None:
+        wait = self.client_limits.take(address)
+        return self.too_many("client_rate_limited", wait, {}) if wait else None
+
+    def limit_site(self, site: str, events: int, headers: Mapping[str, str]) -> JSONResponse | None:
+        wait = self.site_limits.take(site, events)
+        return self.too_many("site_rate_limited", wait, headers) if wait else None
+
+    async def deliver(
+        self, records: Sequence[Record], headers: Mapping[str, str]
+    ) -> JSONResponse | None:
+        """None once the records are safe (Kafka or spool); else the 503 to answer."""
+        try:
+            await self.ingest.accept(records)
+        except Unavailable as exc:
+            retry = {**headers, "Retry-After": str(exc.retry_after)}
+            return self.error(503, exc.reason, "retry later", retry, events=len(records))
+        self.metrics.bots += sum(1 for r in records if r.bot)
+        return None
+
+
+class State(TypedDict):
+    runtime: Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    # The lifespan's state, which Starlette copies into every request's ASGI scope.
+    return cast(State, request.scope["state"])["runtime"]
