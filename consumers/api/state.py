@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import TypedDict, cast
 
-from redis.asyncio import Redis
 from starlette.requests import Request
 
 from consumers.api.metrics import Metrics
+from consumers.config import SiteConfig
+from consumers.redisconn import AnyRedis
 from consumers.settings import Settings
 from snippet.sites import Sites
 
 
 class State(TypedDict):
-    redis: Redis
+    redis: AnyRedis
     sites: Sites
+    configs: dict[str, SiteConfig]  # micro-conversions, funnels, experiments per site id
     settings: Settings
     metrics: Metrics
 

@@ -21,7 +21,7 @@ from collector.schema import PropValue, Record, encode_record, record_key
 from consumers.api import create_app
 from consumers.settings import Settings
 from consumers.worker import Worker
-from snippet.sites import Sites
+from snippet.sites import Sites, parse_sites
 from tests.consumers.test_worker import produce, settings_for
 
 import services
@@ -62,6 +62,28 @@ def event(
         props=props or {},
         bot=False,
     )
+
+
+SITE_CONFIG = {
+    "domains": ["localhost", "127.0.0.1"],
+    "read_tokens": [TOKEN],
+    "conversions": {
+        "view_product": {"kind": "pageview", "path": "/product*"},
+        "add_to_cart": {"kind": "click", "name": "add_to_cart"},
+        "purchase": {"kind": "custom", "name": "purchase"},
+        "whitepaper": {"kind": "download", "name": "*.pdf"},
+        "read_article": {"kind": "scroll", "min_depth": 75, "path": "/article*"},
+    },
+    "funnels": {"shop": {"steps": ["view_product", "add_to_cart", "purchase"], "window": "30m"}},
+    "experiments": {"cta": {"variants": ["control", "green"], "conversions": ["add_to_cart"]}},
+    "lead_score": {"weights": {"whitepaper": 10, "add_to_cart": 3, "read_article": 5}},
+}
+
+
+@pytest.fixture
+def sites(site_id: str) -> Sites:
+    """The test's site, with micro-conversions, a funnel, an experiment and lead weights."""
+    return parse_sites({"sites": {site_id: SITE_CONFIG}})
 
 
 @pytest.fixture

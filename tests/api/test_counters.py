@@ -12,7 +12,7 @@ from consumers.api import create_app
 from consumers.api.export import Table, to_csv
 from consumers.settings import Settings
 from snippet.sites import Sites
-from tests.api.conftest import AUTH, Fill, event, now_ms, serve
+from tests.api.conftest import AUTH, SITE_CONFIG, Fill, event, now_ms, serve
 
 import services
 
@@ -90,10 +90,11 @@ async def test_counters_as_csv(api: httpx.AsyncClient, fill: Fill, site_id: str)
     )
     rows = list(csv.reader(io.StringIO(resp.text)))
     assert rows == [
-        ["name", "count"],
-        ["click", "1"],
-        ["click:buy", "1"],
-        ["pageview", "1"],
+        ["name", "count", "visitors"],
+        ["click", "1", "1"],
+        ["click:buy", "1", ""],
+        ["pageview", "1", "1"],
+        *([f"cv:{name}", "0", "0"] for name in SITE_CONFIG["conversions"]),  # type: ignore[attr-defined]
     ]
 
 

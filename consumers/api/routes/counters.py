@@ -10,8 +10,18 @@ from starlette.routing import BaseRoute, Route
 
 from consumers import reads
 from consumers.api.auth import authorize
-from consumers.api.export import Table, respond
-from consumers.api.openapi import COUNT, INT, SPAN_PARAMS, SPAN_PROPS, STR, Schema, data_op, obj
+from consumers.api.export import Cell, Table, respond
+from consumers.api.openapi import (
+    COUNT,
+    INT,
+    SPAN_PARAMS,
+    SPAN_PROPS,
+    STR,
+    Schema,
+    data_op,
+    obj,
+    ref,
+)
 from consumers.api.params import (
     MAX_NAMES,
     MAX_POINTS,
@@ -22,7 +32,9 @@ from consumers.api.params import (
     span_of,
 )
 from consumers.api.state import state_of
+from consumers.config import SiteConfig
 from consumers.keys import Family
+from consumers.redisconn import AnyRedis
 
 CV: Final = "cv:"
 
@@ -31,17 +43,37 @@ def span_fields(span: Span) -> dict[str, str | int | None]:
     return {"window": span.window, "from": span.from_ms, "to": span.to_ms}
 
 
-def counters_body(site: str, span: Span, totals: dict[str, int]) -> dict[str, object]:
-    return {"site": site, **span_fields(span), "counters": totals}
+def _counts(counts: dict[str, reads.ConversionCount]) -> dict[str, dict[str, int]]:
+    return {k: {"count": c.count, "visitors": c.visitors} for k, c in counts.items()}
+
+
+async def read_counters(
+    redis: AnyRedis, config: SiteConfig, span: Span
+) -> tuple[dict[str, object], Table]:
+    """The Counters answer: raw counters, and count + unique visitors per kind and conversion."""
+    totals = await reads.counters(redis, config.site, span.first, span.last)
+    summary = await reads.summary(redis, config, span.first, span.last)
+    body: dict[str, object] = {
+        "site": config.site,
+        **span_fields(span),
+        "counters": totals,
+        "visitors": summary.visitors,
+        "kinds": _counts(summary.kinds),
+        "conversions": _counts(summary.conversions),
+    }
+    visitors = {k: c.visitors for k, c in summary.kinds.items()}
+    rows: list[list[Cell]] = [[n, count, visitors.get(n)] for n, count in totals.items()]
+    rows += [[CV + n, c.count, c.visitors] for n, c in summary.conversions.items()]
+    return body, Table(["name", "count", "visitors"], rows)
 
 
 async def counters(request: Request) -> Response:
     site = authorize(request)
     span = span_of(request)
     format_of(request)  # refuse a bad format before reading anything
-    totals = await reads.counters(state_of(request)["redis"], site.id, span.first, span.last)
-    body = counters_body(site.id, span, totals)
-    return respond(request, body, Table(["name", "count"], list(totals.items())), "counters")
+    state = state_of(request)
+    body, table = await read_counters(state["redis"], state["configs"][site.id], span)
+    return respond(request, body, table, "counters")
 
 
 async def series(request: Request) -> Response:
@@ -79,7 +111,10 @@ routes: list[BaseRoute] = [
     Route("/v1/sites/{site}/series", series),
 ]
 
+VISITORS: Final = "Unique visitors, estimated with HyperLogLog (about 0.8 % standard error)"
+
 SCHEMAS: Final[dict[str, Schema]] = {
+    "Count": obj({"count": COUNT, "visitors": {**COUNT, "description": VISITORS}}),
     "Counters": obj(
         {
             **SPAN_PROPS,
@@ -87,6 +122,17 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "type": "object",
                 "additionalProperties": COUNT,
                 "description": "Events per kind and per kind:name, e.g. click:add_to_cart",
+            },
+            "visitors": {**COUNT, "description": "Visitors with any event. " + VISITORS},
+            "kinds": {
+                "type": "object",
+                "additionalProperties": ref("Count"),
+                "description": "Per event kind",
+            },
+            "conversions": {
+                "type": "object",
+                "additionalProperties": ref("Count"),
+                "description": "Per micro-conversion of the site's config",
             },
         }
     ),

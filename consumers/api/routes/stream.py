@@ -24,9 +24,10 @@ from consumers.api.auth import authorize
 from consumers.api.errors import ApiError
 from consumers.api.openapi import ERRORS, SITE_PARAM, SPAN_PARAMS, Schema
 from consumers.api.params import Span, now_minute, span_of
-from consumers.api.routes.counters import counters_body
+from consumers.api.routes.counters import read_counters
 from consumers.api.state import State, state_of
-from consumers.store import parse_window, read_counters, window_range
+from consumers.config import SiteConfig
+from consumers.reads import parse_window, window_range
 
 KEEPALIVE_S: Final = 15.0
 
@@ -35,28 +36,28 @@ def _event(name: str, data: object) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _events(state: State, site: str, window: str) -> AsyncIterator[bytes]:
+async def _events(state: State, config: SiteConfig, window: str) -> AsyncIterator[bytes]:
     minutes = parse_window(window)
     interval = state["settings"].api_stream_interval_s
     state["metrics"].streams += 1
     try:
         yield b"retry: 2000\n\n"
-        previous: dict[str, int] | None = None
+        previous: dict[str, object] | None = None
         down = False
         quiet_since = time.monotonic()
         while True:
             first, last = window_range(minutes, now_minute() * 60_000)
             try:
-                totals = await read_counters(state["redis"], site, first, last)
+                body, _ = await read_counters(state["redis"], config, Span(first, last, window))
             except RedisError:
                 if not down:
                     yield _event("unavailable", {"error": "store_unavailable"})
                     quiet_since, down = time.monotonic(), True
             else:
-                if totals != previous or down:
-                    body = counters_body(site, Span(first, last, window), totals)
+                numbers = {k: v for k, v in body.items() if k not in ("from", "to")}
+                if numbers != previous or down:
                     yield _event("counters", body)
-                    quiet_since, previous, down = time.monotonic(), totals, False
+                    quiet_since, previous, down = time.monotonic(), numbers, False
             if time.monotonic() - quiet_since >= KEEPALIVE_S:
                 yield b": keep-alive\n\n"
                 quiet_since = time.monotonic()
@@ -75,7 +76,7 @@ async def stream(request: Request) -> Response:
         raise ApiError(503, "too_many_streams", "this API process serves no more live streams")
     state["metrics"].answered += 1
     return StreamingResponse(
-        _events(state, site.id, window),
+        _events(state, state["configs"][site.id], window),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
