@@ -59,3 +59,13 @@ drills: venv
 .PHONY: config-docs
 config-docs: venv
 	$(PY) -m consumers.ops.configdoc --write
+
+# The tag (snippet/src -> snippet/dist, with terser from package-lock.json; Node at build time
+# only) and its gzip -9 size per variant.
+.PHONY: tag tag-size
+tag:
+	npm ci --no-audit --no-fund --silent
+	node snippet/build.mjs
+
+tag-size: venv
+	$(PY) -m snippet.size

@@ -1,23 +1,27 @@
-"""Render the inline tag a site owner pastes: tracker.js with the site's config filled in.
+"""Render a site's tag: the inline script, the loader for the collector-served script (with its
+SRI hash), or a Google Tag Manager Custom-HTML tag.
 
-The tracker source is the same for every site; a site's config goes into its one placeholder as a
-JSON object literal, escaped so that no value can end the surrounding <script> element.
+The tracker is assembled from snippet/dist (snippet/bundle.py) with only the modules of the
+features the site enables; the site's config goes into its one placeholder as a JSON object
+literal, escaped so that no value can end the surrounding <script> element.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import json
 import re
-from collections.abc import Mapping
-from functools import cache
-from importlib import resources
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from snippet.bundle import CONFIG_PLACEHOLDER, assemble, config_names
 from snippet.sites import Site, SitesConfigError
 
-PLACEHOLDER: Final = '"__MICROCV_CONFIG__"'
 COLLECT_PATH: Final = "/v1/collect"
+TAG_PATH: Final = "/v1/tag/{site}.js"
 
 # What a page can paste before the tag (or anywhere, if the tag is loaded late) to call
 # microcv('event', name, props) early; the tag replays the queued calls when it starts.
@@ -26,13 +30,36 @@ QUEUE_STUB: Final = (
     "(microcv.q=microcv.q||[]).push(arguments)}</script>"
 )
 
-# Tag options a site may set in [sites.<id>.tag]; each is handed to the tracker under its own
-# name, and the tracker applies its default when an option is absent.
 _EXTENSION = re.compile(r"[a-z0-9]{1,10}(\.[a-z0-9]{1,10})?")
+_NONCE = re.compile(r"[A-Za-z0-9+/=_-]{1,200}")
+MAX_SELECTOR_LEN: Final = 200
+MAX_NAME_LEN: Final = 100
+MAX_RULES: Final = 50
+
+Check = Callable[[Any], bool]
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 60_000
+def _positive_int(limit: int) -> Check:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= limit
+
+
+def _bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _selector(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_SELECTOR_LEN
+
+
+def _selector_names(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) <= MAX_RULES
+        and all(
+            _selector(k) and isinstance(v, str) and 0 < len(v) <= MAX_NAME_LEN
+            for k, v in value.items()
+        )
+    )
 
 
 def _extensions(value: Any) -> bool:
@@ -41,99 +68,200 @@ def _extensions(value: Any) -> bool:
     )
 
 
-def _bool(value: Any) -> bool:
-    return isinstance(value, bool)
+def _milestones(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and 0 < len(value) <= 10
+        and all(_positive_int(100)(v) for v in value)
+        and value == sorted(set(value))
+    )
 
 
-TAG_OPTIONS: Final = {
-    "flush_ms": (_positive_int, "milliseconds, 1-60000"),
-    "batch_size": (_positive_int, "a positive number of events"),
-    "clicks": (_bool, "true or false"),
-    "downloads": (_bool, "true or false"),
-    "scroll": (_bool, "true or false"),
-    "download_extensions": (_extensions, 'a list of lower-case extensions like "epub"'),
+# Tag options a site may set in [sites.<id>.tag]: (check, what is expected, default).
+# Feature switches pick the modules that are shipped; the others are handed to the tracker,
+# which applies the same default when an option is absent.
+TAG_OPTIONS: Final[dict[str, tuple[Check, str, Any]]] = {
+    # features (the default set is on)
+    "spa": (_bool, "true or false", True),
+    "clicks": (_bool, "true or false", True),
+    "downloads": (_bool, "true or false", True),
+    "outbound": (_bool, "true or false", True),
+    "scroll": (_bool, "true or false", True),
+    "forms": (_bool, "true or false", False),
+    "engaged": (_bool, "true or false", False),
+    "rage_clicks": (_bool, "true or false (needs clicks)", False),
+    "dead_clicks": (_bool, "true or false (needs clicks)", False),
+    "variants": (_bool, "true or false", False),
+    "consent": (_bool, "true or false", False),
+    "visible": (_selector_names, 'a table of CSS selector = "name"', {}),
+    # settings
+    "flush_ms": (_positive_int(60_000), "milliseconds, 1-60000", 1000),
+    "batch_size": (_positive_int(100), "a number of events, 1-100", 10),
+    "allow_webdriver": (_bool, "true or false", False),
+    "dnt": (_bool, "true or false", False),
+    "hash": (_bool, "true or false", False),
+    "download_extensions": (_extensions, 'a list of lower-case extensions like "epub"', []),
+    "click_rules": (_selector_names, 'a table of CSS selector = "name"', {}),
+    "scroll_milestones": (_milestones, "ascending percentages, 1-100", [25, 50, 75, 90, 100]),
+    "scroll_root": (_selector, "a CSS selector", ""),
+    "scroll_max": (_bool, "true or false", True),
+}
+
+# Feature switch -> the module it ships.
+_SWITCHES: Final = {
+    "spa": "spa",
+    "clicks": "clicks",
+    "downloads": "downloads",
+    "outbound": "outbound",
+    "scroll": "scroll",
+    "forms": "forms",
+    "engaged": "engaged",
+    "rage_clicks": "rage",
+    "dead_clicks": "dead",
+    "variants": "variants",
+    "consent": "consent",
+    "visible": "visible",
+}
+# Settings that only matter to one module are left out when that module is.
+_SETTING_MODULE: Final = {
+    "hash": "spa",
+    "download_extensions": "downloads",
+    "click_rules": "clicks",
+    "scroll_milestones": "scroll",
+    "scroll_root": "scroll",
+    "scroll_max": "scroll",
+    "visible": "visible",
 }
 
 
-@cache
-def tracker_source() -> str:
-    source = resources.files("snippet").joinpath("tracker.js").read_text(encoding="utf-8")
-    if source.count(PLACEHOLDER) != 1:
-        raise RuntimeError(f"tracker.js must contain {PLACEHOLDER} exactly once")
-    return source
-
-
-@cache
-def stripped_source() -> str:
-    source = strip_source(tracker_source())
-    # Inside <script>, these would end the element or switch the parser into another state.
-    # (Comments may mention them: they are gone by now.)
-    if re.search(r"</script|<!--|<script", source, re.IGNORECASE):
-        raise RuntimeError("tracker.js code must not contain '</script', '<script' or '<!--'")
-    if source.count(PLACEHOLDER) != 1:
-        raise RuntimeError(f"{PLACEHOLDER} must be in code, not in a comment")
-    return source
-
-
-def strip_source(source: str) -> str:
-    """Drop comment-only lines, blank lines and indentation; a stand-in for a real minifier.
-
-    Only whole lines go, so strings and regular expressions are never touched; the tracker keeps
-    its comments on lines of their own for that reason.
-    """
-    lines: list[str] = []
-    in_block = False
-    for raw in source.splitlines():
-        line = raw.strip()
-        if in_block:
-            in_block = "*/" not in line
-            continue
-        if line.startswith("/*"):
-            in_block = "*/" not in line
-            continue
-        if not line or line.startswith("//"):
-            continue
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def collect_endpoint(collector_url: str) -> str:
-    parts = urlsplit(collector_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SitesConfigError(f"collector URL {collector_url!r}: must be http(s)://host[:port]")
-    if parts.query or parts.fragment:
-        raise SitesConfigError(f"collector URL {collector_url!r}: no query or fragment")
-    return collector_url.rstrip("/") + COLLECT_PATH
-
-
-def tag_config(site: Site, collector_url: str) -> dict[str, Any]:
-    """The config object the tracker reads: site, endpoint and the site's validated tag options."""
-    config: dict[str, Any] = {"site": site.id, "endpoint": collect_endpoint(collector_url)}
+def tag_options(site: Site) -> dict[str, Any]:
+    """The site's validated tag options, defaults filled in."""
     options: Mapping[str, Any] = site.tag
     for key, value in options.items():
         if key not in TAG_OPTIONS:
             known = ", ".join(sorted(TAG_OPTIONS))
             raise SitesConfigError(f"[sites.{site.id}.tag].{key}: unknown option (known: {known})")
-        check, expected = TAG_OPTIONS[key]
+        check, expected, _ = TAG_OPTIONS[key]
         if not check(value):
             raise SitesConfigError(f"[sites.{site.id}.tag].{key}: expected {expected}")
+    return {key: options.get(key, default) for key, (_, _, default) in TAG_OPTIONS.items()}
+
+
+def tag_features(site: Site) -> frozenset[str]:
+    """The modules a site's tracker is assembled from."""
+    options = tag_options(site)
+    features = frozenset(module for key, module in _SWITCHES.items() if options[key])
+    for needs_clicks in ("rage_clicks", "dead_clicks"):
+        if options[needs_clicks] and not options["clicks"]:
+            raise SitesConfigError(f"[sites.{site.id}.tag].{needs_clicks}: needs clicks = true")
+    return features
+
+
+def collect_endpoint(collector_url: str) -> str:
+    return _base(collector_url) + COLLECT_PATH
+
+
+def tag_url(site: Site, collector_url: str) -> str:
+    return _base(collector_url) + TAG_PATH.format(site=site.id)
+
+
+def _base(collector_url: str) -> str:
+    parts = urlsplit(collector_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SitesConfigError(f"collector URL {collector_url!r}: must be http(s)://host[:port]")
+    if parts.query or parts.fragment:
+        raise SitesConfigError(f"collector URL {collector_url!r}: no query or fragment")
+    return collector_url.rstrip("/")
+
+
+def tag_config(site: Site, collector_url: str | None) -> dict[str, Any]:
+    """The config the tracker reads, under the source's key names.
+
+    Without a collector URL the tracker is the one the collector serves, which posts to the
+    collector it was loaded from.
+    """
+    options = tag_options(site)
+    features = tag_features(site)
+    config: dict[str, Any] = {"site": site.id}
+    if collector_url is not None:
+        config["endpoint"] = collect_endpoint(collector_url)
+    for key, (_, _, default) in TAG_OPTIONS.items():
+        value = options[key]
+        if key in _SWITCHES and key not in _SETTING_MODULE:
+            continue
+        if value == default or _SETTING_MODULE.get(key, "") not in {"", *features}:
+            continue
+        if key == "download_extensions":
+            # The tracker puts these before its own list in one regular expression.
+            value = "".join(re.escape(ext) + "|" for ext in value)
         config[key] = value
     return config
 
 
-def render_config(site: Site, collector_url: str) -> str:
+def render_config(site: Site, collector_url: str | None) -> str:
     """The config as a JSON object literal that is safe inside an inline <script>."""
-    text = json.dumps(tag_config(site, collector_url), separators=(",", ":"), ensure_ascii=False)
-    # JSON escapes keep the values; "<" can no longer start "</script>" or "<!--", and
-    # U+2028/2029 are line terminators to older JavaScript parsers.
-    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    names = config_names()
+    config = tag_config(site, collector_url)
+    missing = set(config) - set(names)
+    if missing:
+        raise RuntimeError(f"snippet/dist does not read config keys {sorted(missing)}: make tag")
+    short = {names[key]: value for key, value in config.items()}
+    text = json.dumps(short, separators=(",", ":"), ensure_ascii=False)
+    # JSON escapes keep the values; "<" can no longer start "</script>" or "<!--", U+2028/2029
+    # are line terminators to older JavaScript parsers, and "{{" would be a variable to GTM.
+    return (
+        text.replace("<", "\\u003c")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+        .replace("{{", "{\\u007b")
+    )
 
 
-def render_script(site: Site, collector_url: str) -> str:
+def render_script(site: Site, collector_url: str | None) -> str:
     """The tracker with its config filled in, as JavaScript (no <script> element)."""
-    return stripped_source().replace(PLACEHOLDER, render_config(site, collector_url))
+    script = assemble(tag_features(site))
+    return script.replace(CONFIG_PLACEHOLDER, render_config(site, collector_url))
 
 
-def render_inline(site: Site, collector_url: str) -> str:
-    """The <script> element a site owner pastes into <head>."""
-    return f"<script>{render_script(site, collector_url)}</script>"
+def render_inline(site: Site, collector_url: str, nonce: str | None = None) -> str:
+    """The self-contained <script> element a site owner pastes into <head>.
+
+    With a nonce (a strict CSP's script-src 'nonce-...'), the element carries it; a template
+    placeholder such as {{ csp_nonce }} works too, as long as it renders to such a value.
+    """
+    attr = ""
+    if nonce is not None:
+        if not _NONCE.fullmatch(nonce) and not nonce.startswith("{"):
+            raise SitesConfigError(f"nonce {nonce!r}: base64 characters expected")
+        attr = f' nonce="{html.escape(nonce)}"'
+    return f"<script{attr}>{render_script(site, collector_url)}</script>"
+
+
+def subresource_integrity(script: str) -> str:
+    digest = hashlib.sha384(script.encode()).digest()
+    return "sha384-" + base64.b64encode(digest).decode()
+
+
+def render_loader(site: Site, collector_url: str) -> str:
+    """A <script> element loading the tracker the collector serves, pinned by its SRI hash.
+
+    The hash pins the site's config too: after changing [sites.<id>.tag], render it again.
+    """
+    integrity = subresource_integrity(render_script(site, None))
+    return (
+        f'<script async src="{html.escape(tag_url(site, collector_url))}" '
+        f'integrity="{integrity}" crossorigin="anonymous"></script>'
+    )
+
+
+def render_gtm(site: Site, collector_url: str) -> str:
+    """A Google Tag Manager Custom-HTML tag: the loader (GTM injects it as a script element).
+
+    The served script posts to the collector it came from, so nothing depends on where GTM puts
+    the element, and no "{{" reaches GTM's variable syntax.
+    """
+    return (
+        "<!-- microcv: Custom HTML tag, trigger: All Pages (Page View) -->\n"
+        + render_loader(site, collector_url)
+    )
+

@@ -1,0 +1,84 @@
+"""Assemble a site's tracker from the minified core and the modules of the features it enables.
+
+snippet/dist/ holds what `make tag` (snippet/build.mjs, terser) made of snippet/src/: the core
+with two placeholders, one bare function expression per feature module, and names.json, the
+short names the minifier gave the config keys. No JavaScript tooling runs here: assembling is
+putting the chosen modules, in a fixed order, into the core's module list.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Collection, Mapping
+from functools import cache
+from importlib import resources
+from typing import Final
+
+CONFIG_PLACEHOLDER: Final = "__MICROCV_CONFIG__()"
+MODULES_PLACEHOLDER: Final = "__MICROCV_MODULES__"
+
+# Assembly order is part of the click-crediting rule: the clicks module puts tagged elements
+# before everything (unshift) and untagged links and buttons after downloads and outbound.
+MODULES: Final = (
+    "consent",
+    "spa",
+    "downloads",
+    "outbound",
+    "clicks",
+    "scroll",
+    "forms",
+    "visible",
+    "engaged",
+    "rage",
+    "dead",
+    "variants",
+)
+# The default set: pageviews (with single-page apps), clicks, scroll, downloads, outbound.
+DEFAULT_MODULES: Final = frozenset({"spa", "downloads", "outbound", "clicks", "scroll"})
+# Rage and dead clicks describe elements with the clicks module's descriptor.
+REQUIRES: Final = {"rage": "clicks", "dead": "clicks"}
+
+
+def _dist(name: str) -> str:
+    return resources.files("snippet").joinpath("dist", name).read_text(encoding="utf-8").strip()
+
+
+@cache
+def core() -> str:
+    source = _dist("core.js")
+    for placeholder in (CONFIG_PLACEHOLDER, MODULES_PLACEHOLDER):
+        if source.count(placeholder) != 1:
+            raise RuntimeError(f"snippet/dist/core.js must contain {placeholder} once")
+    return source
+
+
+@cache
+def module(name: str) -> str:
+    if name not in MODULES:
+        raise ValueError(f"unknown tag module {name!r}")
+    return _dist(f"{name}.js")
+
+
+@cache
+def config_names() -> Mapping[str, str]:
+    """Config key (as the tag source spells it, without its leading "_") -> minified name."""
+    names: dict[str, str] = json.loads(_dist("names.json"))
+    return {key.removeprefix("_"): short for key, short in names.items()}
+
+
+def assemble(features: Collection[str]) -> str:
+    """The tracker with the given modules, its config placeholder still to be filled."""
+    unknown = set(features) - set(MODULES)
+    if unknown:
+        raise ValueError(f"unknown tag modules: {', '.join(sorted(unknown))}")
+    for feature, needed in REQUIRES.items():
+        if feature in features and needed not in features:
+            raise ValueError(f"the {feature} module needs the {needed} module")
+    modules = ",".join(module(name) for name in MODULES if name in features)
+    return core().replace(MODULES_PLACEHOLDER, modules)
+
+
+def gzip_size(text: str) -> int:
+    """Bytes after gzip -9, the figure the size budget is written in."""
+    return len(gzip.compress(text.encode(), compresslevel=9, mtime=0))

@@ -1,0 +1,1 @@
+(e,a,t,c,i,o)=>{var n,s;function _(){var e=Date.now();n+=Math.min(e-s,15e3),s=e}["scroll","click","keydown","mousemove","touchstart"].forEach(e=>{c(o,e,_,1)}),c(o,"visibilitychange",()=>{s=Date.now()}),e.m.push(()=>{n=0,s=Date.now()}),e.C.push(()=>{_(),n&&t("engaged","",{ms:n}),n=0})}

@@ -1,0 +1,1 @@
+(n,r,a,o,t,_)=>{var f;function m(n){return n.id||n.getAttribute("name")||"form"+[].indexOf.call(_.forms,n)}function i(n){var r=n.target.form;r&&!f[m(r)]&&(f[m(r)]=1,a("form_start",m(r)))}n.m.push(()=>{f={}}),o(_,"input",i,1),o(_,"change",i,1),o(_,"submit",n=>{f[m(n.target)]=2,a("form_submit",m(n.target))},1),n.C.push(n=>{for(var r in f)n&&1==f[r]&&(f[r]=3,a("form_abandon",r))})}

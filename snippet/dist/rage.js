@@ -1,0 +1,1 @@
+(a,_,c,e,r,M)=>{var l=[];e(M,"click",_=>{var e=Date.now();(l=l.filter(a=>e-a[0]<1e3&&Math.abs(a[1]-_.clientX)<30&&Math.abs(a[2]-_.clientY)<30)).push([e,_.clientX,_.clientY]);var r=_.target;3==l.length&&c("rage_click","",{el:a.u(1==r.nodeType?r:r.parentElement)})},1)}

@@ -1,0 +1,1 @@
+(t,o,n,s,c)=>{const a=()=>o.V?location.href:location.href.split("#")[0];let e=a();const h=t.N(()=>{e!=(e=a())&&t.M()});for(const t of["pushState","replaceState"]){const o=history[t];history[t]=function(){const t=o.apply(this,arguments);return h(),t}}s(c,"popstate",h),o.V&&s(c,"hashchange",h)}

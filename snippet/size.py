@@ -1,0 +1,57 @@
+"""`python -m snippet.size` (make tag-size): one line per tracker variant, "<name> <bytes>",
+its gzip -9 size as a site would ship it inline (config for a typical site filled in).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Final
+
+from snippet.bundle import DEFAULT_MODULES, MODULES, REQUIRES, gzip_size
+from snippet.generator import render_script
+from snippet.sites import Site
+
+COLLECTOR: Final = "https://collect.example.com"
+# The budget (gzip -9 bytes) the test suite holds each variant to.
+BUDGET: Final = {"default": 1300, "all": 2500}
+
+_SWITCH: Final = {"rage": "rage_clicks", "dead": "dead_clicks"}
+_OFF: Final = {name: False for name in DEFAULT_MODULES}
+
+
+def _site(features: set[str]) -> Site:
+    tag: dict[str, object] = {**_OFF}
+    for name in features:
+        if name == "visible":
+            tag["visible"] = {"#reviews": "reviews_seen"}
+        else:
+            tag[_SWITCH.get(name, name)] = True
+    return Site(id="example", domains=("example.com",), tag=tag)
+
+
+def variants() -> dict[str, set[str]]:
+    """Name -> modules: the core alone, the default set, the default set plus each other
+    feature, and every feature."""
+    extra = [m for m in MODULES if m not in DEFAULT_MODULES]
+    out: dict[str, set[str]] = {"core": set(), "default": set(DEFAULT_MODULES)}
+    for name in extra:
+        out[f"default+{name}"] = {*DEFAULT_MODULES, name, *([REQUIRES[name]] if name in REQUIRES else [])}
+    out["all"] = set(MODULES)
+    return out
+
+
+def sizes() -> dict[str, int]:
+    return {
+        name: gzip_size(render_script(_site(features), COLLECTOR))
+        for name, features in variants().items()
+    }
+
+
+def main() -> int:
+    for name, size in sizes().items():
+        print(f"{name} {size}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

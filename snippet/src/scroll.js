@@ -1,0 +1,39 @@
+/*
+ * Scroll depth: milestones (25/50/75/90/100 by default) once per pageview, on the element that
+ * really scrolls: the document, or an element at least half the window tall (the site's
+ * scroll_root selector, when set, is the only one measured). Milestones are checked on scroll
+ * only, so a page that cannot scroll, or was not scrolled, sends none: it is never counted as
+ * 100 %. Fired milestones stay fired when the page grows (infinite scroll); a new pageview
+ * starts over. When the page is hidden, the deepest point reached is reported (scroll "max",
+ * {depth}) if it grew since the last report; scroll_max = false turns that off.
+ */
+__MICROCV_MODULE__((hub, cfg, track, on, w, d) => {
+  let marks, deepest, reported;
+
+  hub._views.push(() => {
+    marks = [...(cfg._scroll_milestones || [25, 50, 75, 90, 100])];
+    deepest = reported = 0;
+  });
+
+  // Scroll events do not bubble; the capture phase sees every element's. Browsers fire them
+  // at most once a frame, so there is nothing to throttle.
+  on(d, 'scroll', (ev) => {
+    const el = ev.target.nodeType == 9 ? d.scrollingElement : ev.target;
+    const root = cfg._scroll_root;
+    const height = el.scrollHeight;
+    const view = el.clientHeight;
+    if (height > view && (root ? el.matches(root) : view * 2 > w.innerHeight)) {
+      // 2 px of slack: with zoom or fractional scrolling the bottom is often a pixel short.
+      const depth = Math.min(100, (el.scrollTop + view + 2) * 100 / height);
+      deepest = Math.max(deepest, depth);
+      while (depth >= marks[0]) track('scroll', '' + marks.shift());
+    }
+  }, 1);
+
+  hub._leaves.push(() => {
+    if (cfg._scroll_max != 0 && deepest > reported) {
+      reported = deepest;
+      track('scroll', 'max', {depth: Math.round(deepest)});
+    }
+  });
+});
