@@ -4,7 +4,7 @@
   microcv sites validate FILE      check a sites config with every package's parser
   microcv replay FILE              post a clickstream (CSV or JSON lines) to the collector
   microcv tag --sites F --site ID  print a site's tag (same options as python -m snippet)
-  microcv probe URL                exit 0 when URL answers 2xx (container health checks)
+  microcv probe URL...             exit 0 when a URL answers 2xx (container health checks)
 
 Kafka names and addresses come from the same environment variables as the services
 (docs/configuration.md).
@@ -96,13 +96,19 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    try:
-        with urllib.request.urlopen(args.url, timeout=args.timeout) as response:
-            status: int = response.status
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        print(f"{args.url}: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
-    return 0 if 200 <= status < 300 else EXIT_PROBLEM
+    # One image runs the collector, the API or a worker: the container is healthy when the one
+    # endpoint its process serves answers, so any 2xx among the URLs will do.
+    for url in args.urls:
+        try:
+            with urllib.request.urlopen(url, timeout=args.timeout) as response:
+                status: int = response.status
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            print(f"{url}: {exc}", file=sys.stderr)
+            continue
+        if 200 <= status < 300:
+            return 0
+        print(f"{url}: HTTP {status}", file=sys.stderr)
+    return EXIT_PROBLEM
 
 
 def _positive(text: str) -> int:
@@ -154,8 +160,8 @@ def parser() -> argparse.ArgumentParser:
     # Listed for --help only: main() hands `tag ...` to the snippet CLI untouched.
     commands.add_parser("tag", help="print a site's tag (microcv tag --help)", add_help=False)
 
-    p = commands.add_parser("probe", help="exit 0 when a URL answers 2xx")
-    p.add_argument("url")
+    p = commands.add_parser("probe", help="exit 0 when one of the URLs answers 2xx")
+    p.add_argument("urls", nargs="+", metavar="URL")
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(run=_probe)
     return root

@@ -63,5 +63,9 @@ def server() -> Iterator[str]:
 def test_probe(server: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["probe", f"{server}/healthz"]) == 0
     assert main(["probe", f"{server}/readyz"]) == 1
-    assert main(["probe", f"http://127.0.0.1:{services.free_port()}/healthz"]) == 1
+    closed = f"http://127.0.0.1:{services.free_port()}/healthz"
+    assert main(["probe", closed]) == 1
     assert "Connection refused" in capsys.readouterr().err
+    # Several URLs: healthy when any answers (one image, one process, one endpoint of three).
+    assert main(["probe", closed, f"{server}/readyz", f"{server}/healthz"]) == 0
+    assert main(["probe", closed, f"{server}/readyz"]) == 1
