@@ -24,7 +24,7 @@ from snippet.sites import load_sites
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
-KUBERNETES_VERSION = "1.33.0"  # the oldest release the manifests promise to work on
+KUBERNETES_VERSION = "1.30.0"  # the oldest release docs/scaling.md promises (preStop sleep)
 Doc = dict[str, Any]
 
 
