@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from collector.schema import Record, SchemaError, decode_record
 from consumers.config import parse_configs
+from consumers.metrics import MetricsServer, WorkerMetrics
 from consumers.redisconn import AnyRedis, connect
 from consumers.settings import Settings
 from consumers.store import CounterStore, SiteBatch
@@ -51,9 +52,10 @@ class Worker:
         # Parsed up front: a bad conversion rule stops the worker at start, naming the key.
         self.configs = parse_configs(sites)
         self._state_fields = {s: state_fields(c) for s, c in self.configs.items()}
-        self.applied = 0
-        self.duplicates = 0
-        self.dead_letters = 0
+        self.metrics = WorkerMetrics()
+        self._lag: dict[int, int] = {}
+        self._metrics_server: MetricsServer | None = None
+        self._resumed = False  # partitions were assigned and sought at least once
         self._stopping = False
         self._redis: AnyRedis | None = None
         self._store: CounterStore | None = None
@@ -61,6 +63,22 @@ class Worker:
         self._producer: AIOKafkaProducer | None = None
         # (partition, site) -> last applied offset, mirrored from Redis to filter replays early.
         self._watermarks: dict[tuple[int, str], int] = {}
+
+    @property
+    def applied(self) -> int:
+        return self.metrics.applied
+
+    @property
+    def duplicates(self) -> int:
+        return self.metrics.duplicates
+
+    @property
+    def dead_letters(self) -> int:
+        return sum(self.metrics.dead_letters.values())
+
+    def render_metrics(self) -> str:
+        trips = self._store.round_trips if self._store is not None else 0
+        return self.metrics.render(self._lag, trips)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -84,12 +102,20 @@ class Worker:
         )
         await self._consumer.start()
         self._consumer.subscribe([s.topic], listener=_Rebalance(self))
+        if s.metrics_port:
+            self._metrics_server = MetricsServer(
+                s.metrics_host, s.metrics_port, self.render_metrics
+            )
+            await self._metrics_server.start()
         logger.info("worker up: group %s, topic %s, %d sites", s.group, s.topic, len(self.sites))
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
         redis, self._redis = self._redis, None
+        server, self._metrics_server = self._metrics_server, None
+        if server is not None:
+            await server.stop()
         try:
             if consumer is not None:
                 await consumer.stop()
@@ -125,7 +151,11 @@ class Worker:
         while not self._stopping:
             batch = await self.poll()
             if not batch:
-                if burst and time.monotonic() - idle_since > self.settings.burst_idle_s:
+                # Idle time counts only once partitions were assigned and sought: a group still
+                # forming (a fresh broker creating its offsets topic) is not an empty topic.
+                if not self._resumed:
+                    idle_since = time.monotonic()
+                elif burst and time.monotonic() - idle_since > self.settings.burst_idle_s:
                     return
                 continue
             idle_since = time.monotonic()
@@ -135,6 +165,7 @@ class Worker:
                 # Nothing of the failed batch is committed; rereading the watermarks and seeking
                 # makes the next poll redo exactly what Redis does not have.
                 logger.warning("redis error, re-syncing from watermarks: %r", exc)
+                self.metrics.redis_errors += 1
                 await self._resync_after_redis_error()
 
     async def process(
@@ -155,11 +186,18 @@ class Worker:
                     by_site[record.site].append((msg.offset, record))
             shares += [_Share(site, tp, items) for site, items in by_site.items()]
             commits[tp] = messages[-1].offset + 1
-        await self._apply(shares)
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                self._lag[tp.partition] = max(0, highwater - commits[tp])
+        rewound = await self._apply(shares)
+        self.metrics.batches += 1
+        self.metrics.sample()
         if not commit:
             return
         owned = self._consumer.assignment()
-        to_commit = {tp: offset for tp, offset in commits.items() if tp in owned}
+        to_commit = {
+            tp: offset for tp, offset in commits.items() if tp in owned and tp not in rewound
+        }
         if to_commit:
             # A failed commit only costs a replay that the watermarks turn into a no-op.
             try:
@@ -167,20 +205,23 @@ class Worker:
             except KafkaError as exc:
                 logger.info("commit skipped: %r", exc)
 
-    async def _apply(self, shares: list[_Share]) -> None:
+    async def _apply(self, shares: list[_Share]) -> set[TopicPartition]:
+        """Apply the shares; returns the partitions sought back because Redis stood behind."""
         assert self._store is not None
+        rewound: set[TopicPartition] = set()
         while shares:
+            shares = [sh for sh in shares if sh.tp not in rewound]
             # Drop what this worker already knows to be applied before building any payload.
             for share in shares:
                 mark = self._watermarks.get((share.tp.partition, share.site), -1)
                 share.items = [item for item in share.items if item[0] > mark]
             shares = [share for share in shares if share.items]
             if not shares:
-                return
+                break
             preps = [
                 prepare(self.configs[sh.site], sh.tp.partition, sh.items, sh.skip) for sh in shares
             ]
-            states = await self._read_states(preps)
+            states = await self._read_states(preps, shares, rewound)
             if states is None:
                 continue  # a watermark moved under us: filter again from what Redis said
             batches = [
@@ -198,21 +239,43 @@ class Worker:
             for share, prep, (code, info) in zip(shares, preps, results, strict=True):
                 key = (share.tp.partition, share.site)
                 if code == 0:
-                    self.applied += len(prep.records)
-                    self.duplicates += prep.duplicates
+                    self.metrics.applied += len(prep.records)
+                    self.metrics.bots += prep.bots
+                    self.metrics.duplicates += prep.duplicates
                     self._watermarks[key] = prep.last_offset
                     continue
                 if isinstance(info, int):
-                    # Another member (or this one before a rebalance, or a Redis that lost its
-                    # last writes) stands elsewhere: redo only what lies above that watermark.
-                    self._watermarks[key] = info
+                    # Another member (or this one before a rebalance) got further: redo only
+                    # what lies above its watermark. A Redis that lost its last writes stands
+                    # behind: read that partition again from there.
+                    self._moved(share, info, rewound)
                 else:
                     share.skip |= set(info)  # client retries another share applied first
                 retry.append(share)
             shares = retry
+        if rewound:
+            assert self._consumer is not None
+            await self.resume_from_redis(sorted(rewound & self._consumer.assignment()))
+        return rewound
+
+    def _moved(self, share: _Share, mark: int, rewound: set[TopicPartition]) -> None:
+        key = (share.tp.partition, share.site)
+        if mark < self._watermarks.get(key, -1):
+            logger.warning(
+                "partition %d: redis is behind (site %s at %d): reading again from there",
+                share.tp.partition,
+                share.site,
+                mark,
+            )
+            # Other sites of the partition may have lost writes too: _apply seeks the partition
+            # to the lowest watermark of its sites once this batch is done.
+            self._watermarks[key] = mark
+            rewound.add(share.tp)
+        else:
+            self._watermarks[key] = mark
 
     async def _read_states(
-        self, preps: list[Prepared]
+        self, preps: list[Prepared], shares: list[_Share], rewound: set[TopicPartition]
     ) -> dict[int, dict[str, dict[str, str]]] | None:
         """Visitor states for the shares that need them, or None when a watermark moved."""
         assert self._store is not None
@@ -225,9 +288,8 @@ class Worker:
         states: dict[int, dict[str, dict[str, str]]] = {}
         moved = False
         for (i, p), (mark, visitor_states) in zip(need, answers, strict=True):
-            key = (p.partition, p.site)
-            if mark != self._watermarks.get(key, -1):
-                self._watermarks[key] = mark
+            if mark != self._watermarks.get((p.partition, p.site), -1):
+                self._moved(shares[i], mark, rewound)
                 moved = True
             states[i] = visitor_states
         return None if moved else states
@@ -241,7 +303,13 @@ class Worker:
             if self.sites.get(record.site) is not None:
                 return record
             reason = "unknown_site"
-        await self._dead_letter(msg, reason)
+        # A later offset of this partition already applied means this record was dead-lettered
+        # before (dead letters are awaited before the batch is applied): a replay skips it.
+        applied = max(
+            (m for (p, _), m in self._watermarks.items() if p == msg.partition), default=-1
+        )
+        if msg.offset > applied:
+            await self._dead_letter(msg, reason)
         return None
 
     async def _dead_letter(self, msg: ConsumerRecord[bytes, bytes], reason: str) -> None:
@@ -254,18 +322,20 @@ class Worker:
         await self._producer.send_and_wait(
             self.settings.dead_letter_topic, msg.value, key=msg.key, headers=headers
         )
-        self.dead_letters += 1
+        self.metrics.dead_letters[reason] += 1
         logger.warning("dead letter: partition %d offset %d: %s", msg.partition, msg.offset, reason)
 
     # -- assignment ------------------------------------------------------------------------------
 
     def forget(self, partition: int) -> None:
+        self._lag.pop(partition, None)
         for key in [k for k in self._watermarks if k[0] == partition]:
             del self._watermarks[key]
 
     async def resume_from_redis(self, assigned: Sequence[TopicPartition]) -> None:
         """Seek each partition to the lowest watermark + 1 of its sites."""
-        assert self._store is not None and self._consumer is not None
+        if self._store is None or self._consumer is None:
+            return  # stopped meanwhile
         site_ids = [site.id for site in self.sites]
         for tp in assigned:
             marks = await self._store.watermarks(site_ids, tp.partition)
@@ -285,6 +355,7 @@ class Worker:
             position = min((m for m in marks.values() if m is not None), default=-1) + 1
             self._consumer.seek(tp, position)
             logger.info("partition %d resumes at offset %d", tp.partition, position)
+        self._resumed = True
 
     async def _resync_after_redis_error(self) -> None:
         assert self._consumer is not None
