@@ -51,18 +51,16 @@ def source(url_host: str, referrer: str) -> str:
 
 
 def heat_cell(props: Mapping[str, PropValue]) -> str | None:
-    """Grid cell of a click at (x, y): fractions of page width and document height in [0, 1];
-    values above 1 (up to 100) are read as percentages."""
+    """Grid cell of a click at (x, y), which the tag sends in per mille (0-1000) of the page's
+    width and of the document's height."""
     x, y = props.get("x"), props.get("y")
     if not (isinstance(x, int | float) and isinstance(y, int | float)):
         return None
-    if isinstance(x, bool) or isinstance(y, bool):
+    if isinstance(x, bool) or isinstance(y, bool) or not (0 <= x <= 1000 and 0 <= y <= 1000):
         return None
-    if x > 1 or y > 1:
-        x, y = x / 100, y / 100
-    if not (0 <= x <= 1 and 0 <= y <= 1):
-        return None
-    return f"{min(int(x * HEAT_GRID), HEAT_GRID - 1)},{min(int(y * HEAT_GRID), HEAT_GRID - 1)}"
+    col = min(int(x * HEAT_GRID / 1000), HEAT_GRID - 1)
+    row = min(int(y * HEAT_GRID / 1000), HEAT_GRID - 1)
+    return f"{col},{row}"
 
 
 def breakdowns(record: Record) -> Iterator[tuple[Breakdown, str]]:

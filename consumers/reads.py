@@ -8,9 +8,12 @@ Rates, uplift and significance are the API's business: these functions return co
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from redis.asyncio.cluster import RedisCluster
 
 from collector.schema import KINDS
 from consumers.config import Experiment, Funnel, SiteConfig
@@ -132,10 +135,16 @@ async def uniques(
     for a micro-conversion.
     """
     buckets = cover(first, last)
-    async with pipeline(redis) as pipe:
-        for f in fields:
-            pipe.pfcount(*[unique_key(site, f, res, b) for res, b in buckets])
-        counts = await pipe.execute()
+    keys = [[unique_key(site, f, res, b) for res, b in buckets] for f in fields]
+    counts: list[int]
+    if isinstance(redis, RedisCluster):
+        # The cluster client refuses multi-key PFCOUNT in a pipeline; the calls run together.
+        counts = await asyncio.gather(*(redis.pfcount(*k) for k in keys))
+    else:
+        async with redis.pipeline(transaction=False) as pipe:
+            for k in keys:
+                pipe.pfcount(*k)
+            counts = await pipe.execute()
     return {f: int(n) for f, n in zip(fields, counts, strict=True)}
 
 

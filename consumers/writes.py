@@ -62,6 +62,7 @@ class Prepared:
     conversions: list[list[str]]
     stateful: set[str]  # visitors whose funnel/experiment state the share needs
     duplicates: int  # events dropped: ids repeated inside the share or already seen
+    bots: int
 
 
 @dataclass(slots=True)
@@ -160,6 +161,7 @@ def prepare(
         conversions=conversions,
         stateful=stateful,
         duplicates=len(items) - len(records),
+        bots=sum(r.bot for r in records),
     )
 
 

@@ -116,7 +116,14 @@ def generate(site: str, visitors: int, seed: int, now_ms: int | None = None) -> 
             if page.startswith("/product/") and roll < 0.5:
                 add("visible", "reviews", page, ["reviews_seen"])
             if page.startswith("/product/") and roll < 0.6:
-                add("click", "add_to_cart", page, ["add_to_cart"], x=rng.random(), y=rng.random())
+                add(
+                    "click",
+                    "add_to_cart",
+                    page,
+                    ["add_to_cart"],
+                    x=rng.randrange(1001),
+                    y=rng.randrange(1001),
+                )
             if roll < 0.3:
                 add("download", rng.choice(["whitepaper.pdf", "specs.pdf", "logo.zip"]), page, [])
                 if events[-1].record.name.endswith(".pdf"):
