@@ -21,6 +21,9 @@ def main() -> None:
         http="httptools",
         access_log=False,
         log_level="warning",
+        # The collector reads X-Forwarded-For itself, from trusted proxies only (clientip.py);
+        # uvicorn's own rewrite would believe any local peer.
+        proxy_headers=False,
         # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (each is answered only
         # once its events are in Kafka or the spool) within the grace, then runs the lifespan's
         # shutdown, which flushes the producer within the same bound.

@@ -1,171 +1,248 @@
-"""The collector's HTTP app: an app factory with a lifespan that owns the Kafka producer."""
+"""The collector's HTTP app: an app factory with a lifespan that owns Kafka, the spool and Redis.
+
+One beacon's path: client address and its rate limit -> body (bounded, decoded) -> schema ->
+site and Origin checks -> site rate limit -> bot check, visitor id, corrected time -> records ->
+Kafka or the disk spool (collector/ingest.py) -> 202.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import TypedDict, cast
-from urllib.parse import urlsplit
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from collector import segment
+from collector.body import BodyError, read_json_body
+from collector.bots import BotDetector
+from collector.clientip import ClientAddresses
+from collector.cors import Cors, request_host
+from collector.ingest import Ingest
 from collector.metrics import Metrics
-from collector.producer import EventProducer, ProduceError
+from collector.producer import EventProducer
+from collector.ratelimit import RateLimiter
+from collector.runtime import Runtime, State, runtime
 from collector.schema import MAX_BODY_BYTES, SchemaError, corrected_time, make_record, parse_beacon
 from collector.settings import Settings
+from collector.spool import Spool
 from collector.tagserve import tag_routes
-from collector.visitor import VisitorIds
-from snippet.sites import Site, Sites, load_sites
+from collector.visitor import DailySalts, VisitorIds
+from collector.writekeys import parse_write_keys
+from snippet.sites import Sites, load_sites
 
 logger = logging.getLogger(__name__)
 
 
-class State(TypedDict):
-    settings: Settings
-    sites: Sites
-    producer: EventProducer
-    metrics: Metrics
-    visitors: VisitorIds
-
-
-def _state(request: Request) -> State:
-    # The lifespan's state, which Starlette copies into every request's ASGI scope.
-    return cast(State, request.scope["state"])
-
-
-def _error(status: int, reason: str, metrics: Metrics, detail: str = "") -> JSONResponse:
-    metrics.reject(reason)
-    return JSONResponse({"error": reason, "detail": detail}, status_code=status)
-
-
-def _request_host(request: Request) -> str | None:
-    """The host of the page that sent the beacon, from Origin or else Referer."""
-    for header in ("origin", "referer"):
-        value = request.headers.get(header)
-        if value and value != "null":
-            return urlsplit(value).hostname
-    return None
-
-
-def _cors_headers(request: Request, site: Site | None) -> dict[str, str]:
-    origin = request.headers.get("origin")
-    host = urlsplit(origin).hostname if origin else None
-    if site is None or host is None or not site.allows_host(host):
-        return {"Vary": "Origin"}
-    assert origin is not None
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-
-
 async def collect(request: Request) -> Response:
-    state = _state(request)
-    metrics = state["metrics"]
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return _error(413, "body_too_large", metrics, f"at most {MAX_BODY_BYTES} bytes")
+    rt = runtime(request)
+    address = rt.client_address(request)
+    if refused := rt.limit_client(address):
+        return refused
     try:
-        beacon = parse_beacon(body)
-    except SchemaError as exc:
-        return _error(400, exc.reason, metrics, exc.detail)
-    site = state["sites"].get(beacon.site)
-    if site is None:
-        return _error(400, "unknown_site", metrics)
-    host = _request_host(request)
-    if host is not None and not site.allows_host(host):
-        return _error(403, "origin_not_allowed", metrics)
-    cors = _cors_headers(request, site)
-    for _, reason in beacon.rejected:
-        metrics.reject(reason)
-    if not beacon.events:
-        return JSONResponse(
-            {"error": "no_valid_event", "rejected": beacon.rejected}, status_code=400, headers=cors
+        beacon = parse_beacon(
+            await read_json_body(request, MAX_BODY_BYTES, rt.settings.body_timeout_s)
         )
+    except BodyError as exc:
+        return rt.error(exc.status, exc.reason, exc.detail)
+    except SchemaError as exc:
+        return rt.error(400, exc.reason, exc.detail)
+    site = rt.sites.get(beacon.site)
+    if site is None:
+        return rt.error(400, "unknown_site", "not in the sites config")
+    host = request_host(request)
+    if host is None:
+        return rt.error(403, "origin_missing", "an Origin or Referer header is required")
+    if not site.allows_host(host):
+        return rt.error(403, "origin_not_allowed", "not one of the site's domains")
+    cors = rt.cors.headers(request, site)
+    if refused := rt.limit_site(site.id, len(beacon.events), cors):
+        return refused
 
     received = int(time.time() * 1000)
-    client_ip = request.client.host if request.client else ""
-    visitor = state["visitors"].visitor_id(
-        site.id, client_ip, request.headers.get("user-agent", "")
-    )
-    records = []
+    user_agent = request.headers.get("user-agent", "")
+    bot = rt.bots.is_bot(user_agent)
+    visitor = rt.visitors.visitor_id(site.id, address, user_agent)
     rejected = list(beacon.rejected)
+    records = []
     for index, event in enumerate(beacon.events):
         ts = corrected_time(event.ts, beacon.sent_at, received)
         if ts is None:
-            metrics.reject("too_old")
             rejected.append((index, "too_old"))
             continue
         records.append(
-            make_record(event, site=site.id, visitor=visitor, ts=ts, received=received, bot=False)
+            make_record(event, site=site.id, visitor=visitor, ts=ts, received=received, bot=bot)
         )
-    try:
-        await state["producer"].send_all(records)
-    except ProduceError:
-        return _error(503, "kafka_unavailable", metrics)
-    metrics.accepted += len(records)
-    metrics.produced += len(records)
+    for _, reason in rejected:
+        rt.metrics.reject(reason)
+    if not records:
+        # The events' own reasons are counted above; the request adds none of its own.
+        return JSONResponse(
+            {"error": "no_valid_event", "rejected": rejected}, status_code=400, headers=cors
+        )
+    if refused := await rt.deliver(records, cors):
+        return refused
     return JSONResponse(
         {"accepted": len(records), "rejected": rejected}, status_code=202, headers=cors
     )
 
 
 async def preflight(request: Request) -> Response:
-    origin = request.headers.get("origin")
-    headers = {
-        "Vary": "Origin",
-        "Access-Control-Allow-Methods": "POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Content-Type",
-        "Access-Control-Max-Age": "86400",
-    }
-    if origin:
-        headers["Access-Control-Allow-Origin"] = origin
-    return Response(status_code=204, headers=headers)
+    rt = runtime(request)
+    response = rt.cors.preflight(request)
+    if response.status_code >= 400:
+        rt.metrics.reject("preflight_origin_not_allowed")
+    return response
 
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+async def readyz(request: Request) -> Response:
+    """Ready when the brokers answer and the spool has room; a balancer sends traffic elsewhere
+    otherwise."""
+    rt = runtime(request)
+    spool = rt.ingest.spool
+    problems = []
+    if not await rt.ingest.producer.reachable():
+        problems.append("kafka unreachable")
+    if not spool.has_room(1):
+        problems.append("spool full")
+    if problems:
+        return PlainTextResponse("; ".join(problems), status_code=503)
+    return PlainTextResponse("ready")
+
+
 async def metrics_endpoint(request: Request) -> Response:
-    state = _state(request)
-    return PlainTextResponse(state["metrics"].render(), media_type="text/plain; version=0.0.4")
+    rt = runtime(request)
+    return PlainTextResponse(rt.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def _gauges(metrics: Metrics, ingest: Ingest, salts: DailySalts) -> None:
+    spool, producer = ingest.spool, ingest.producer
+    metrics.gauges.update(
+        {
+            "microcv_spool_events": (
+                "Events in the disk spool, not yet in Kafka.",
+                lambda: spool.pending_events,
+            ),
+            "microcv_spool_bytes": (
+                "Bytes of the disk spool not yet in Kafka.",
+                lambda: spool.pending_bytes,
+            ),
+            "microcv_spool_max_bytes": ("The spool's size limit.", lambda: spool.max_bytes),
+            "microcv_kafka_down": (
+                "1 while events go to the spool instead of Kafka.",
+                lambda: int(ingest.kafka_down),
+            ),
+            "microcv_produce_late_acks": (
+                "Spooled events Kafka took after their produce timed out: duplicates in the "
+                "topic that the consumers' event-id dedupe drops.",
+                lambda: producer.late_acks,
+            ),
+            "microcv_visitor_salt_fallbacks": (
+                "Daily salts made locally because Redis did not answer.",
+                lambda: salts.fallbacks,
+            ),
+        }
+    )
+
+
+async def allow(request: Request) -> Response:
+    # OPTIONS on a non-CORS path: say what it takes rather than 405.
+    return Response(status_code=204, headers={"Allow": "GET, HEAD, OPTIONS"})
 
 
 def create_app(settings: Settings, sites: Sites | None = None) -> Starlette:
+    # Everything that can be wrong with the configuration fails here, before the port opens.
     loaded_sites = sites if sites is not None else load_sites(settings.sites_path)
+    write_keys = parse_write_keys(loaded_sites)
+    addresses = ClientAddresses(settings.trusted_proxies)
+    bots = BotDetector()
+    cors = Cors(loaded_sites)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        t = settings.redis_timeout_s
+        redis = Redis.from_url(settings.redis_url, socket_timeout=t, socket_connect_timeout=t)
+        salts = DailySalts(redis, t)
+        metrics = Metrics()
         producer = EventProducer(settings)
-        await producer.start()
-        logger.info(
-            "collector up: %d sites, topic %s on %s",
-            len(loaded_sites),
-            settings.topic,
-            settings.kafka_bootstrap,
+        spool = Spool(
+            settings.spool_dir / str(settings.port),
+            settings.spool_max_bytes,
+            settings.spool_segment_bytes,
         )
-        try:
-            yield State(
-                settings=settings,
-                sites=loaded_sites,
-                producer=producer,
-                metrics=Metrics(),
-                visitors=VisitorIds(settings.visitor_secret),
+        ingest = Ingest(producer, spool, metrics)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(redis.aclose)
+            await salts.start()
+            stack.push_async_callback(salts.stop)
+            await producer.start()
+            stack.push_async_callback(_stop_producer, producer, settings.grace_s)
+            spool.open()
+            stack.push_async_callback(spool.close)
+            await ingest.start()
+            stack.push_async_callback(ingest.stop)
+            _gauges(metrics, ingest, salts)
+            logger.info(
+                "collector up: %d sites, %d write keys, topic %s on %s, spool %s (%d events)",
+                len(loaded_sites),
+                len(write_keys),
+                settings.topic,
+                settings.kafka_bootstrap,
+                spool.path,
+                spool.pending_events,
             )
-        finally:
-            await producer.stop()
-            logger.info("collector stopped")
+            yield State(
+                runtime=Runtime(
+                    settings=settings,
+                    sites=loaded_sites,
+                    write_keys=write_keys,
+                    ingest=ingest,
+                    metrics=metrics,
+                    visitors=VisitorIds(salts, settings.visitor_secret),
+                    bots=bots,
+                    cors=cors,
+                    addresses=addresses,
+                    client_limits=RateLimiter(settings.client_rate, settings.client_burst),
+                    site_limits=RateLimiter(settings.site_rate, settings.site_burst),
+                )
+            )
+        logger.info(
+            "collector stopped: %d accepted = %d produced + %d spooled; %d left in the spool",
+            metrics.accepted,
+            metrics.produced,
+            metrics.spooled,
+            spool.pending_events,
+        )
 
-    return Starlette(
-        routes=[
-            Route("/v1/collect", collect, methods=["POST"]),
-            Route("/v1/collect", preflight, methods=["OPTIONS"]),
-            *tag_routes(loaded_sites, reject=lambda r, reason: _state(r)["metrics"].reject(reason)),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics_endpoint),
-        ],
-        lifespan=lifespan,
-    )
+    collector_paths = ["/v1/collect", *segment.PATHS]
+    routes = [
+        Route("/v1/collect", collect, methods=["POST"]),
+        *segment.routes(),
+        *(Route(path, preflight, methods=["OPTIONS"]) for path in collector_paths),
+        *tag_routes(loaded_sites, reject=lambda r, reason: runtime(r).metrics.reject(reason)),
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics_endpoint, methods=["GET", "HEAD"]),
+        *(Route(p, allow, methods=["OPTIONS"]) for p in ("/healthz", "/readyz", "/metrics")),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _stop_producer(producer: EventProducer, grace_s: float) -> None:
+    # Only replayed spool chunks can be in the producer now (requests are answered), and their
+    # segments stay on disk until acknowledged: cutting the flush short loses nothing.
+    try:
+        async with asyncio.timeout(grace_s):
+            await producer.stop()
+    except TimeoutError:
+        logger.warning("producer did not flush within %.0f s; the spool keeps the rest", grace_s)

@@ -112,6 +112,7 @@ async def start_collector(
             port=port,
             log_level="warning",
             access_log=False,
+            proxy_headers=False,  # as `python -m collector` runs it
             lifespan="on",
         )
         server = uvicorn.Server(config)
