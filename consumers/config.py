@@ -27,6 +27,33 @@ DEFAULT_EXPERIMENT_DAYS: Final = 90
 
 _RULE_KEYS: Final = frozenset({"kind", "name", "path", "min_depth", "props"})
 
+# The keys this module reads, for the configuration reference (consumers.ops.catalog).
+SITE_KEYS: Final[dict[str, str]] = {
+    "conversions": "The site's micro-conversions, one table each: [sites.<id>.conversions.<name>].",
+    "conversions.*": "A micro-conversion rule: every event matching all its conditions counts.",
+    "funnels": "Funnels, one table each: [sites.<id>.funnels.<name>].",
+    "funnels.*": "A funnel: ordered steps and a conversion window.",
+    "experiments": "A/B experiments, one table each: [sites.<id>.experiments.<name>].",
+    "experiments.*": "An experiment: its variants and the conversions compared.",
+    "lead_score": "Lead scoring (BtoB).",
+    "lead_score.weights": "Points per conversion, as a table conversion = points.",
+    "conversions.*.props.*": "A property value the event must carry.",
+    "conversions.*.kind": "Event kind(s) that count: pageview, click, scroll, download, custom, "
+    "visible, form_submit, ... (a string or a list). Required.",
+    "conversions.*.name": "Globs on the event name (data-mcv name, custom event, file name, "
+    "scroll milestone); any name when absent.",
+    "conversions.*.path": 'Globs on the page\'s URL path, e.g. "/blog/*"; any page when absent.',
+    "conversions.*.min_depth": "Scroll events only: the milestone must be at least this (1-100).",
+    "conversions.*.props": "Table of event properties that must all be equal.",
+    "funnels.*.steps": "2-20 conversions in order; a step may be a list of alternatives.",
+    "funnels.*.window": 'Conversion window from the first step, e.g. "30m" (at most 7d).',
+    "experiments.*.variants": "2-20 variant names; the first is the control.",
+    "experiments.*.conversions": "Conversions reported per variant.",
+    "experiments.*.days": "Days the exposure and conversion sets are kept after the last "
+    "event (default 90).",
+    "lead_score.weights.*": "Whole-number points a visitor earns each time it converts.",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Conversion:
@@ -234,6 +261,11 @@ def parse_site_config(site: Site) -> SiteConfig:
     ]
     weights = _weights(raw.get("lead_score", {}), f"{base}.lead_score", known)
     return SiteConfig(site.id, tuple(conversions), tuple(funnels), tuple(experiments), weights)
+
+
+def check_site(site: Site) -> None:
+    """Validate the site's consumer sections (`microcv sites validate` calls this)."""
+    parse_site_config(site)
 
 
 def parse_configs(sites: Sites | Sequence[Site]) -> dict[str, SiteConfig]:
