@@ -9,11 +9,11 @@ import argparse
 import time
 from pathlib import Path
 
-from bench import REPO, consume, ingest
+from bench import REPO, consume, freshness, ingest, profile, query
 from bench.infra import infra
 from bench.results import Results, load_average
 
-ALL = ("ingest", "consumer")
+ALL = ("ingest", "consumer", "freshness", "query", "profile")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         help="HTTP servers to compare for ingest (default: both)",
     )
     parser.add_argument("--events", type=int, default=200_000, help="records for the consumer")
+    parser.add_argument(
+        "--capacity", type=float, default=4000, help="events/s when ingest/consumer did not run"
+    )
+    parser.add_argument(
+        "--memory-minutes", type=float, default=1.0, help="freshness + memory run (30: long run)"
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "results.json"))
     args = parser.parse_args(argv)
     chosen = tuple(args.only or ALL)
@@ -41,6 +47,34 @@ def main(argv: list[str] | None = None) -> int:
             print("ingest", flush=True)
             servers = tuple(args.server or ("uvicorn", "granian"))
             ingest.run(run, results, seconds=args.seconds, servers=servers)
+        if "freshness" in chosen:
+            print("freshness and memory", flush=True)
+            capacity = min(
+                results.get("ingest.uvicorn.10ev.collector.events") or args.capacity,
+                results.get("consumer.worker.events") or args.capacity,
+            )
+            seconds = args.memory_minutes * 60
+            if args.memory_minutes < 30:
+                results.notes.append(
+                    f"memory: short run of {seconds:.0f} s (--memory-minutes 30 for the long one)"
+                )
+            freshness.run(run, results, capacity_eps=capacity, seconds=seconds)
+        if "query" in chosen:
+            print("query API", flush=True)
+            query.run(run, results, seconds=args.seconds)
+        if "profile" in chosen:
+            print("profile (py-spy)", flush=True)
+            out = Path(args.out).with_name("profile.txt")
+            work = run.root / "profiles"
+            work.mkdir()
+            text = profile.collector(run, work / "collector.txt", args.seconds).render(
+                "collector, 10-event beacons under wrk"
+            )
+            text += "\n" + profile.worker(run, work / "worker.txt", args.events // 2).render(
+                f"worker, draining {args.events // 2} records"
+            )
+            out.write_text(text)
+            results.notes.append(f"profiles written to {out}")
     results.notes.append(f"total {time.monotonic() - started:.0f} s")
     results.write(Path(args.out))
     print()

@@ -3,6 +3,8 @@
 -- The consumer dedupes by event id, so every request carries fresh ids (run id, thread, counter).
 -- With a delay, each connection waits that long between requests: a paced load.
 
+dofile("bench/report.lua")
+
 local threads = {}
 local counter = 0
 
@@ -18,7 +20,6 @@ function init(args)
   headers = {
     ["Content-Type"] = "text/plain;charset=UTF-8",
     ["Origin"] = "https://shop.example.com",
-    ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
   }
 end
 
@@ -39,6 +40,10 @@ function request()
       run, tid, counter, j, kinds[(counter + j) % 4 + 1], now - 200, run, tid, counter)
   end
   local body = string.format('{"v":1,"s":"bench","t":%d,"e":[%s]}', now, table.concat(events, ","))
+  -- Visitors are a hash of IP + user agent: varying the agent spreads them over the partitions.
+  headers["User-Agent"] = string.format(
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.%d",
+    (tid * 7919 + counter) % 500)
   return wrk.format("POST", "/v1/collect", headers, body)
 end
 
@@ -46,12 +51,4 @@ if tonumber(os.getenv("BENCH_DELAY_MS") or "0") > 0 then
   function delay()
     return delay_ms
   end
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"status":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
 end

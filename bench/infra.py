@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from bench import REPO
+from bench.bare import API_BODY_ENV
 
 import services
 
@@ -102,6 +103,11 @@ class Infra:
             "MICROCV_DEAD_LETTER_TOPIC": f"{topic}.dead",
             "MICROCV_GROUP": group or f"bench-{uuid.uuid4().hex[:8]}",
             "MICROCV_SITES": str(self.sites_path),
+            # One load generator is one client IP: the per-client and per-site rate limits
+            # would measure themselves, not the pipeline.
+            "MICROCV_CLIENT_RATE": "0",
+            "MICROCV_SITE_RATE": "0",
+            "MICROCV_SPOOL_DIR": str(self.root / "spool"),
             **extra,
         }
 
@@ -111,9 +117,9 @@ class Infra:
         self.procs.append(proc)
         return proc
 
-    def collector(self, env: Mapping[str, str], server: Server = "uvicorn") -> Proc:
+    def collector(self, env: Mapping[str, str], server: Server = "uvicorn", port: int = 0) -> Proc:
         """The real collector: `python -m collector` (uvicorn), or the same app under granian."""
-        port = services.free_port()
+        port = port or services.free_port()
         env = {**env, "MICROCV_COLLECTOR_PORT": str(port)}
         if server == "uvicorn":
             argv = [sys.executable, "-m", "collector"]
@@ -147,10 +153,12 @@ class Infra:
         proc.wait_http()
         return proc
 
-    def bare_api(self) -> Proc:
+    def bare_api(self, body: str) -> Proc:
+        """The bare reference of the query API: `body` on the counters path, no Redis."""
         port = services.free_port()
         argv = uvicorn_argv("bench.bare:api_app", port)
-        proc = self.spawn("bare-api", argv, os.environ, f"http://{services.HOST}:{port}")
+        env = {**os.environ, API_BODY_ENV: body}
+        proc = self.spawn("bare-api", argv, env, f"http://{services.HOST}:{port}")
         proc.wait_http()
         return proc
 

@@ -19,11 +19,11 @@ KINDS = (
 )
 
 
-def beacon(site: str, ids: list[str], *, now_ms: int, name: str | None = None) -> bytes:
-    """A beacon as the tag sends it, one event per id; `name` makes every event a custom one."""
+def beacon(site: str, ids: list[str], *, now_ms: int, named: bool = False) -> bytes:
+    """A beacon as the tag sends it, one event per id; `named`: custom events named by their id."""
     events = []
     for n, event_id in enumerate(ids):
-        body = {"k": "custom", "n": name} if name else KINDS[n % len(KINDS)]
+        body = {"k": "custom", "n": event_id} if named else KINDS[n % len(KINDS)]
         events.append(
             {"i": event_id, **body, "ts": now_ms - 200, "u": "https://shop.example.com/p/mug"}
         )

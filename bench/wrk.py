@@ -16,6 +16,7 @@ from bench import REPO
 import services
 
 BEACON_LUA = REPO / "bench" / "beacon.lua"
+REPORT_LUA = REPO / "bench" / "report.lua"
 
 
 def ensure_wrk() -> str:
@@ -81,7 +82,20 @@ def beacon_args(events: int, delay_ms: int = 0) -> tuple[str, ...]:
 
 
 def run(url: str, *, seconds: float, connections: int = 64, events: int = 1) -> WrkRun:
-    argv = wrk_argv(url, seconds=seconds, connections=connections, args=beacon_args(events))
+    """Beacons of `events` events as fast as the server answers."""
+    return _run(wrk_argv(url, seconds=seconds, connections=connections, args=beacon_args(events)))
+
+
+def run_get(
+    url: str, *, seconds: float, connections: int = 16, headers: tuple[str, ...] = ()
+) -> WrkRun:
+    """Plain GETs of `url` as fast as the server answers."""
+    return _run(
+        wrk_argv(url, seconds=seconds, connections=connections, script=REPORT_LUA, headers=headers)
+    )
+
+
+def _run(argv: list[str]) -> WrkRun:
     done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr[-2000:]}")
