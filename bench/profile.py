@@ -35,7 +35,7 @@ class Profile:
 
 
 def _frame(raw: str) -> str:
-    """ "send (/…/site-packages/aiokafka/producer/producer.py:301)" -> "send (aiokafka/…/producer.py)"."""
+    # "send (/…/site-packages/aiokafka/producer.py:301)" -> "send (aiokafka/producer.py)"
     func, _, where = raw.strip().partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     for marker in ("site-packages/", f"{REPO}/"):
