@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
@@ -272,12 +274,21 @@ async def test_a_second_worker_joins_mid_stream(
     # Slow batches, so that the rebalance lands in the middle of the stream.
     env["MICROCV_MAX_BATCH"] = "50"
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    a = spawn_worker(env, logs[0])
+    metrics_port = services.free_port()
+    a = spawn_worker({**env, "MICROCV_WORKER_METRICS_PORT": str(metrics_port)}, logs[0])
     await wait_progress(redis, stream.site, topic, last, 0.2, within=60)
     b = spawn_worker(env, logs[1])
     try:
         done = await wait_progress(redis, stream.site, topic, last, 1.0, within=120)
         assert done == 1.0
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+            missing = await http.get(f"http://127.0.0.1:{metrics_port}/nope")
+        assert missing.status_code == 404
+        applied = re.search(r"^microcv_worker_events_applied_total (\d+)$", metrics, re.M)
+        assert applied is not None and 0 < int(applied.group(1)) < len(stream.events)
+        for name in ("events_per_second", "lag{", "redis_round_trips_total", "dead_letters"):
+            assert f"microcv_worker_{name}" in metrics
     finally:
         for proc in (a, b):
             proc.send_signal(signal.SIGTERM)
