@@ -104,22 +104,27 @@ def settings(
     return settings_for(kafka, redis_server.url, topic)
 
 
+async def apply(settings: Settings, sites: Sites, records: list[Record]) -> None:
+    """Produce `records` to the settings' topic and have the real worker apply them all."""
+    values = [(record_key(r), encode_record(r)) for r in records]
+    await produce(settings.kafka_bootstrap, settings.topic, values)
+    # Until everything sent is applied, not until idle: on a fresh broker the group's first
+    # join can take longer than any idle time.
+    worker = Worker(settings, sites)
+    await worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while worker.applied + worker.duplicates < len(records):
+            assert time.monotonic() < deadline, "the worker did not apply every record"
+            await worker.process(await worker.poll())
+    finally:
+        await worker.stop()
+
+
 @pytest.fixture
-def fill(kafka: services.KafkaServer, settings: Settings, sites: Sites) -> Fill:
+def fill(settings: Settings, sites: Sites) -> Fill:
     async def fill(records: list[Record]) -> None:
-        values = [(record_key(r), encode_record(r)) for r in records]
-        await produce(kafka.bootstrap, settings.topic, values)
-        # Until everything sent is applied, not until idle: on a fresh broker the group's first
-        # join can take longer than any idle time.
-        worker = Worker(settings, sites)
-        await worker.start()
-        try:
-            deadline = time.monotonic() + 60
-            while worker.applied + worker.duplicates < len(records):
-                assert time.monotonic() < deadline, "the worker did not apply every record"
-                await worker.process(await worker.poll())
-        finally:
-            await worker.stop()
+        await apply(settings, sites, records)
 
     return fill
 
