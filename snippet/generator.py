@@ -260,8 +260,6 @@ def render_gtm(site: Site, collector_url: str) -> str:
     The served script posts to the collector it came from, so nothing depends on where GTM puts
     the element, and no "{{" reaches GTM's variable syntax.
     """
-    return (
-        "<!-- microcv: Custom HTML tag, trigger: All Pages (Page View) -->\n"
-        + render_loader(site, collector_url)
+    return "<!-- microcv: Custom HTML tag, trigger: All Pages (Page View) -->\n" + render_loader(
+        site, collector_url
     )
-

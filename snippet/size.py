@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from typing import Final
 
-from snippet.bundle import DEFAULT_MODULES, MODULES, REQUIRES, gzip_size
+from snippet.bundle import DEFAULT_MODULES, MODULES, gzip_size
 from snippet.generator import render_script
 from snippet.sites import Site
 
@@ -35,7 +35,7 @@ def variants() -> dict[str, set[str]]:
     extra = [m for m in MODULES if m not in DEFAULT_MODULES]
     out: dict[str, set[str]] = {"core": set(), "default": set(DEFAULT_MODULES)}
     for name in extra:
-        out[f"default+{name}"] = {*DEFAULT_MODULES, name, *([REQUIRES[name]] if name in REQUIRES else [])}
+        out[f"default+{name}"] = {*DEFAULT_MODULES, name}
     out["all"] = set(MODULES)
     return out
 

@@ -105,12 +105,13 @@
     } catch (_) {
       // fall through
     }
-    // A refused batch is split; a refused single event goes by fetch, with keepalive while it
-    // fits the budget. A page going away cannot wait for a plain fetch: the next page sends it.
+    // A refused batch is split. A refused single event on a page going away is stored for the
+    // next page (a keepalive fetch would meet the same full budget, a plain one be cancelled);
+    // on a visible page it goes by fetch, with keepalive while it fits the budget.
     if (half) {
       send(events.slice(0, half));
       send(events.slice(half));
-    } else if (hidden && !keepalive) {
+    } else if (hidden) {
       store(events);
     } else {
       if (keepalive) inflight += size;
