@@ -9,11 +9,11 @@ import argparse
 import time
 from pathlib import Path
 
-from bench import REPO, consume, freshness, ingest, profile, query
+from bench import REPO, consume, freshness, ingest, profile, query, tag
 from bench.infra import infra
 from bench.results import Results, load_average
 
-ALL = ("ingest", "consumer", "freshness", "query", "profile")
+ALL = ("ingest", "consumer", "freshness", "query", "tag", "profile")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         if "query" in chosen:
             print("query API", flush=True)
             query.run(run, results, seconds=args.seconds)
+        if "tag" in chosen:
+            print("tag", flush=True)
+            tag.run(results)
         if "profile" in chosen:
             print("profile (py-spy)", flush=True)
             out = Path(args.out).with_name("profile.txt")
