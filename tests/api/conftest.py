@@ -84,7 +84,7 @@ def shop_records(site: str) -> list[Record]:
     """A little of everything the site config measures, for tests that need some data."""
     return [
         event(site, "pageview", url="http://localhost/product.html", visitor="a"),
-        event(site, "click", "add_to_cart", visitor="a", props={"x": 0.5, "y": 0.3},
+        event(site, "click", "add_to_cart", visitor="a", props={"x": 500, "y": 300},
               url="http://localhost/product.html"),
         event(site, "variant", "cta", visitor="a", props={"variant": "green"}),
         event(site, "scroll", "75", url="http://localhost/article.html", visitor="b"),

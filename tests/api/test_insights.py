@@ -107,9 +107,9 @@ async def test_breakdowns_scroll_heatmap_and_leads(
         event(site_id, "scroll", "75", url=article, visitor="lead1"),
         event(site_id, "scroll", "25", url=article, visitor="r1"),
         event(site_id, "click", "add_to_cart", visitor="lead2",
-              url="http://localhost/product.html", props={"x": 0.52, "y": 0.31}),
+              url="http://localhost/product.html", props={"x": 520, "y": 310}),
         event(site_id, "click", "add_to_cart", visitor="lead2",
-              url="http://localhost/product.html", props={"x": 0.53, "y": 0.32}),
+              url="http://localhost/product.html", props={"x": 530, "y": 320}),
     ]  # fmt: skip
     await fill(records)
     base = f"/v1/sites/{site_id}"
