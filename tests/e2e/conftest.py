@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -52,7 +53,16 @@ async def stack(
     redis_server: services.RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
-    root = tmp_path_factory.mktemp("stack")
+    async with run_stack(kafka, redis_server.url, tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def run_stack(
+    kafka: services.KafkaServer, redis_url: str, root: Path
+) -> AsyncIterator[Stack]:
+    """The stack on its own topic and the given Redis (tests/api's dashboard test brings its
+    own Redis, so that its demo visits never show in the e2e tests' exact counters)."""
     topic = f"e2e.events.{uuid.uuid4().hex[:8]}"
     await services.create_topic_async(kafka.bootstrap, topic, 6)
     await services.create_topic_async(kafka.bootstrap, f"{topic}.dead", 1)
@@ -61,7 +71,7 @@ async def stack(
     env = {
         **os.environ,
         "MICROCV_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "MICROCV_REDIS_URL": redis_server.url,
+        "MICROCV_REDIS_URL": redis_url,
         "MICROCV_TOPIC": topic,
         "MICROCV_DEAD_LETTER_TOPIC": f"{topic}.dead",
         "MICROCV_GROUP": f"e2e-{uuid.uuid4().hex[:8]}",
