@@ -126,8 +126,9 @@ class Worker:
                 await redis.aclose()
         if consumer is not None:
             logger.info(
-                "worker stopped: %d applied, %d duplicates, %d dead letters",
+                "worker stopped: %d applied (%d from bots), %d duplicates, %d dead letters",
                 self.applied,
+                self.metrics.bots,
                 self.duplicates,
                 self.dead_letters,
             )
