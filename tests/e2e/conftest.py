@@ -20,7 +20,15 @@ import services
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+# The collector keeps headless browsers out of human counters. These tests play a human visitor,
+# so the browser says what a desktop Chrome says, on every request: a context-level override
+# does not reach the beacons Chromium sends while a page is being left.
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 CHROMIUM_ARGS = [
+    f"--user-agent={DESKTOP_CHROME}",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",

@@ -12,17 +12,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import DESKTOP_CHROME, Stack
 
 pytestmark = pytest.mark.e2e
 
 ADDS = 4
 # Headless Chromium says "HeadlessChrome", which the collector counts as a bot; this test is about
 # a human visit, so its browser presents a regular desktop Chrome's user agent.
-DESKTOP_CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
 
 
 async def counters(stack: Stack, window: str = "5m") -> dict[str, int]:
