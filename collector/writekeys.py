@@ -17,6 +17,13 @@ from snippet.sites import Sites, SitesConfigError
 # Short keys can be guessed; Segment's own are 32 characters.
 MIN_KEY_LEN: Final = 16
 
+# Documented in docs/configuration.md and checked by `microcv sites validate` (consumers/ops).
+SITE_KEYS: Final = {
+    "write_keys": f"Segment write keys (at least {MIN_KEY_LEN} characters, one site each): the "
+    "HTTP Basic user name that /v1/track, /v1/page, /v1/identify and /v1/batch accept for this "
+    "site.",
+}
+
 
 def parse_write_keys(sites: Sites) -> Mapping[str, str]:
     """Map each write key to its site id. Raises SitesConfigError naming the key at fault."""
@@ -35,3 +42,7 @@ def parse_write_keys(sites: Sites) -> Mapping[str, str]:
             if other != site.id:
                 raise SitesConfigError(f"{where}: a key of [sites.{other}] too; keys are per site")
     return by_key
+
+
+def check_sites(sites: Sites) -> None:
+    parse_write_keys(sites)
