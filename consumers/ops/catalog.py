@@ -9,7 +9,8 @@ Two conventions make a package's configuration visible here, with no list to kee
   are dotted (``"tag.flush_ms"``); ``*`` stands for a name the site owner chooses
   (``"funnels.*.steps"``); a key under an array of tables is dotted the same way. The module may
   also define ``check_site(site: Site) -> None``, raising `SitesConfigError` (or `ValueError`)
-  with a message naming the key at fault; `microcv sites validate` calls it for every site.
+  with a message naming the key at fault, which `microcv sites validate` calls for every site,
+  and/or ``check_sites(sites: Sites) -> None`` for rules across sites (a key used twice).
 
 The catalog imports the modules of the three packages whose source mentions `SITE_KEYS` or
 `setting(` (never a `__main__` module) to find them.
@@ -26,11 +27,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from snippet.sites import Site
+from snippet.sites import Site, Sites
 
 PACKAGES = ("snippet", "collector", "consumers")
 
 SiteCheck = Callable[[Site], None]
+SitesCheck = Callable[[Sites], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +130,20 @@ def site_keys(mods: list[ModuleType]) -> list[SiteKey]:
     return keys
 
 
-def site_checks(mods: list[ModuleType]) -> list[tuple[str, SiteCheck]]:
+def _hooks(mods: list[ModuleType], name: str) -> list[tuple[str, Any]]:
     return [
-        (module.__name__, module.check_site)
+        (module.__name__, getattr(module, name))
         for module in mods
-        if hasattr(module, "SITE_KEYS") and callable(getattr(module, "check_site", None))
+        if hasattr(module, "SITE_KEYS") and callable(getattr(module, name, None))
     ]
+
+
+def site_checks(mods: list[ModuleType]) -> list[tuple[str, SiteCheck]]:
+    return _hooks(mods, "check_site")
+
+
+def sites_checks(mods: list[ModuleType]) -> list[tuple[str, SitesCheck]]:
+    return _hooks(mods, "check_sites")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +151,13 @@ class Catalog:
     settings: list[SettingsClass]
     site_keys: list[SiteKey]
     site_checks: list[tuple[str, SiteCheck]]
+    sites_checks: list[tuple[str, SitesCheck]]
+
+    @property
+    def checkers(self) -> list[str]:
+        return sorted({module for module, _ in (*self.site_checks, *self.sites_checks)})
 
 
 def build_catalog(packages: tuple[str, ...] = PACKAGES) -> Catalog:
     mods = list(modules(packages))
-    return Catalog(settings_classes(mods), site_keys(mods), site_checks(mods))
+    return Catalog(settings_classes(mods), site_keys(mods), site_checks(mods), sites_checks(mods))

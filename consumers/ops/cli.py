@@ -65,7 +65,7 @@ def _sites(args: argparse.Namespace) -> int:
     if errors or sites is None:
         print(f"{args.file}: {len(errors)} error(s)", file=sys.stderr)
         return EXIT_PROBLEM
-    checkers = ["snippet.sites", "snippet.generator", *(m for m, _ in catalog.site_checks)]
+    checkers = ["snippet.sites", "snippet.generator", *catalog.checkers]
     print(f"{args.file}: ok, {len(sites)} site(s): {', '.join(s.id for s in sites)}")
     print(f"checked by {', '.join(checkers)}")
     return 0

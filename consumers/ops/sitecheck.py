@@ -1,9 +1,9 @@
 """`microcv sites validate`: a sites config checked by every package that reads it.
 
 snippet/sites.py parses the common part (ids, domains, read tokens); the tag options are checked by
-rendering each site's tag config; every other section by the `check_site` of the module that
-declares its keys (see `consumers.ops.catalog`). Keys nobody declares are reported too: a typo in
-an optional key would otherwise be silently ignored.
+rendering each site's tag config; every other section by the `check_site` / `check_sites` of the
+module that declares its keys (see `consumers.ops.catalog`). Keys nobody declares are reported
+too: a typo in an optional key would otherwise be silently ignored.
 """
 
 from __future__ import annotations
@@ -91,4 +91,10 @@ def validate_file(path: Path, catalog: Catalog) -> tuple[Sites | None, list[str]
         sites = load_sites(path)
     except SitesConfigError as exc:
         return None, [str(exc)]
-    return sites, [error for site in sites for error in check_site(site, catalog)]
+    errors = [error for site in sites for error in check_site(site, catalog)]
+    for module, check in catalog.sites_checks:
+        try:
+            check(sites)
+        except ValueError as exc:
+            errors.append(f"{exc} (checked by {module})")
+    return sites, errors

@@ -58,6 +58,18 @@ def test_errors_name_the_key(
     assert "Traceback" not in output
 
 
+def test_rules_across_sites_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = "k" * 20
+    text = (
+        f"[sites.a]\ndomains = ['a.example']\nwrite_keys = ['{key}']\n"
+        f"[sites.b]\ndomains = ['b.example']\nwrite_keys = ['{key}']\n"
+    )
+    code, output = _validate(tmp_path, text, capsys)
+    assert code == 1
+    assert "[sites.b].write_keys: a key of [sites.a] too" in output
+    assert "(checked by collector.writekeys)" in output
+
+
 def test_every_site_is_checked_and_every_error_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
