@@ -23,8 +23,12 @@ from consumers.settings import Settings
 from consumers.worker import Worker
 from snippet.sites import Sites, parse_sites
 from tests.consumers.test_worker import produce, settings_for
+from tests.e2e import conftest as e2e
 
 import services
+
+# The session's Chromium, shared with the e2e tests (tests/api/test_dashboard_browser.py).
+browser = e2e.browser
 
 TOKEN = "read-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
