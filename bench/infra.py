@@ -82,6 +82,7 @@ class Infra:
     kafka: services.KafkaServer
     redis: services.RedisServer
     procs: list[Proc] = field(default_factory=list)
+    keep: bool = False  # keep the run directory (logs, data) on exit, e.g. after a failed drill
 
     @property
     def sites_path(self) -> Path:
@@ -212,5 +213,7 @@ def infra(keep: bool = False) -> Iterator[Infra]:
         run.stop_all()
         kafka.stop()
         redis.stop()
-        if not keep:
+        if keep or run.keep:
+            print(f"run directory kept: {root}", file=sys.stderr)
+        else:
             shutil.rmtree(root, ignore_errors=True)

@@ -131,8 +131,15 @@ async def run(
             await sender.stop(retry_for=60)
             await sending
         tally = await drained(redis, ledger, limit_s=120)
+        for n, worker in enumerate(stage.workers, 1):
+            code = worker.popen.poll()
+            if code is not None and code != -9:  # -9: the drill's own SIGKILL
+                stage.note(f"worker {n} had exited with code {code}")
     finally:
         await redis.aclose()
         for proc in [stage.collector, *stage.workers]:
             await asyncio.to_thread(proc.stop)
+    if tally.lost or tally.doubled:
+        infra.keep = True  # the logs of every process say what happened
+        stage.note(f"logs kept in {infra.root / 'logs'}")
     return Outcome(name, tally, ledger, stage.events, time.monotonic() - started)
