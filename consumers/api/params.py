@@ -9,8 +9,9 @@ inwards to what is still kept at their age, and the answer says which span was r
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, cast, get_args
+from typing import Final, Literal, Protocol, TypeVar, cast, get_args
 
 from starlette.requests import Request
 
@@ -119,6 +120,25 @@ def format_of(request: Request) -> Format:
     if raw not in get_args(Format):
         raise ApiError(400, "bad_format", "format is json or csv")
     return cast(Format, raw)
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=Named)
+
+
+def named(request: Request, items: Sequence[N], what: str) -> list[N]:
+    """All of a site's funnels (experiments), or the one named in the path; 404 if none is."""
+    wanted = request.path_params.get("name")
+    if wanted is None:
+        return list(items)
+    found = [item for item in items if item.name == wanted]
+    if not found:
+        raise ApiError(404, f"unknown_{what}", f"no {what} with this name in the site's config")
+    return found
 
 
 def limit_of(request: Request, default: int = 10, maximum: int = 100) -> int:

@@ -17,7 +17,7 @@ from consumers.api.auth import authorize
 from consumers.api.errors import ApiError
 from consumers.api.export import Cell, Table, respond
 from consumers.api.openapi import COUNT, NUM_OR_NULL, RATE, STR, Schema, data_op, obj
-from consumers.api.params import format_of
+from consumers.api.params import format_of, named
 from consumers.api.state import state_of
 from consumers.api.stats import compare
 
@@ -76,11 +76,7 @@ async def experiments(request: Request) -> Response:
     confidence = confidence_of(request)
     format_of(request)
     state = state_of(request)
-    config = state["configs"][site.id]
-    wanted = request.path_params.get("name")
-    specs = [e for e in config.experiments if wanted is None or e.name == wanted]
-    if wanted is not None and not specs:
-        raise ApiError(404, "unknown_experiment", "no experiment with this name in the config")
+    specs = named(request, state["configs"][site.id].experiments, "experiment")
     body_experiments = []
     rows: list[list[Cell]] = []
     for spec in specs:

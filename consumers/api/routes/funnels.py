@@ -14,10 +14,9 @@ from starlette.routing import BaseRoute, Route
 
 from consumers import reads
 from consumers.api.auth import authorize
-from consumers.api.errors import ApiError
 from consumers.api.export import Cell, Table, respond
 from consumers.api.openapi import COUNT, RATE, SPAN_PARAMS, SPAN_PROPS, STR, Schema, data_op, obj
-from consumers.api.params import format_of, span_of
+from consumers.api.params import format_of, named, span_of
 from consumers.api.routes.counters import span_fields
 from consumers.api.state import state_of
 
@@ -60,11 +59,7 @@ async def funnels(request: Request) -> Response:
     span = span_of(request)
     format_of(request)
     state = state_of(request)
-    config = state["configs"][site.id]
-    wanted = request.path_params.get("name")
-    specs = [f for f in config.funnels if wanted is None or f.name == wanted]
-    if wanted is not None and not specs:
-        raise ApiError(404, "unknown_funnel", "no funnel with this name in the site's config")
+    specs = named(request, state["configs"][site.id].funnels, "funnel")
     reports = [await reads.funnel(state["redis"], site.id, f, span.first, span.last) for f in specs]
     header = ["funnel", "position", "step", "visitors", "rate_from_previous", "rate_from_start"]
     rows: list[list[Cell]] = [
