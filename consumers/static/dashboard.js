@@ -338,14 +338,14 @@ async function drawHeat() {
   if (!path) return emptyState(el, "No page viewed in this window.");
   const body = await json("/heatmap", { window: state.window, path });
   const origin = $("origin").value.trim();
-  // The page's own outline when its origin is known (a sandboxed, script-less frame: the tag
-  // cannot run in it); a schematic page otherwise. Kept across refreshes: only the heat changes.
+  // A schematic page, and over it the page itself when its origin is known (a sandboxed,
+  // script-less frame: the tag cannot run in it). Kept across refreshes: only the heat changes.
   const src = origin ? origin.replace(/\/$/, "") + path : "";
   if (el.dataset.src !== src || !el.querySelector("canvas")) {
     el.dataset.src = src;
-    el.innerHTML = (src
-      ? `<iframe sandbox src="${esc(src)}" width="1280" height="1600" tabindex="-1" title="Page outline"></iframe>`
-      : `<div class="outline"><div></div><div></div><div class="cols"><div></div><div></div></div><div></div></div>`) +
+    el.innerHTML =
+      `<div class="outline"><div></div><div></div><div class="cols"><div></div><div></div></div><div></div></div>` +
+      (src ? `<iframe sandbox src="${esc(src)}" width="1280" height="1280" tabindex="-1" title="Page outline"></iframe>` : "") +
       "<canvas></canvas>";
   }
   const frame = el.querySelector("iframe");
