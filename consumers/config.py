@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -24,6 +25,10 @@ MAX_FUNNEL_WINDOW_MIN: Final = 7 * 1440  # visitor state lives 8 days (keys.VISI
 MAX_STEPS: Final = 20
 MAX_VARIANTS: Final = 20
 DEFAULT_EXPERIMENT_DAYS: Final = 90
+# Distinct (kind, name, page) triples whose matching rules each site remembers, and URLs whose
+# path is remembered: both bound memory, and a hit skips the URL parsing and glob matching.
+RULE_CACHE: Final = 2048
+URL_CACHE: Final = 4096
 
 _RULE_KEYS: Final = frozenset({"kind", "name", "path", "min_depth", "props"})
 
@@ -67,15 +72,25 @@ class Conversion:
     props: Mapping[str, PropValue] = field(default_factory=dict)  # each must be equal
 
     def matches(self, kind: str, name: str, path: str, props: Mapping[str, PropValue]) -> bool:
+        return self.matches_page(kind, name, path) and props_match(props, tuple(self.props.items()))
+
+    def matches_page(self, kind: str, name: str, path: str) -> bool:
+        """Every condition but the props."""
         if kind not in self.kinds:
             return False
         if self.names and not any(fnmatch.fnmatchcase(name, g) for g in self.names):
             return False
         if self.paths and not any(fnmatch.fnmatchcase(path, g) for g in self.paths):
             return False
-        if self.min_depth is not None and not (name.isdigit() and int(name) >= self.min_depth):
-            return False
-        return all(props.get(k) == v for k, v in self.props.items())
+        return self.min_depth is None or (name.isdigit() and int(name) >= self.min_depth)
+
+
+# A rule that matched an event's kind, name and page: (conversion, props it still needs).
+Candidate = tuple[str, tuple[tuple[str, PropValue], ...]]
+
+
+def props_match(props: Mapping[str, Any], need: tuple[tuple[str, PropValue], ...]) -> bool:
+    return all(props.get(k) == v for k, v in need)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +120,27 @@ class SiteConfig:
     funnels: tuple[Funnel, ...] = ()
     experiments: tuple[Experiment, ...] = ()
     weights: Mapping[str, int] = field(default_factory=dict)
+    # candidates(kind, name, url): the rules an event matches but for its props, remembered.
+    candidates: Callable[[str, str, str], tuple[Candidate, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # Per instance, so a config's cache goes with it; frozen, hence object.__setattr__.
+        object.__setattr__(self, "candidates", lru_cache(maxsize=RULE_CACHE)(self._candidates))
+
+    def _candidates(self, kind: str, name: str, url: str) -> tuple[Candidate, ...]:
+        path = url_path(url)
+        return tuple(
+            (c.name, tuple(c.props.items()))
+            for c in self.conversions
+            if c.matches_page(kind, name, path)
+        )
 
     def conversions_of(self, kind: str, name: str, url: str, props: Mapping[str, Any]) -> list[str]:
         if not self.conversions:
             return []
-        path = url_path(url)
-        return [c.name for c in self.conversions if c.matches(kind, name, path, props)]
+        return [c for c, need in self.candidates(kind, name, url) if props_match(props, need)]
 
     def funnel(self, name: str) -> Funnel | None:
         return next((f for f in self.funnels if f.name == name), None)
@@ -119,6 +149,7 @@ class SiteConfig:
         return next((e for e in self.experiments if e.name == name), None)
 
 
+@lru_cache(maxsize=URL_CACHE)
 def url_path(url: str) -> str:
     try:
         return urlsplit(url).path or "/"

@@ -8,10 +8,11 @@ cannot grow a field without bound.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
-from collector.schema import PropValue, Record
+from collector.schema import PropValue, Record, RecordRow
 from consumers.keys import HEAT_GRID, Breakdown
 
 MAX_VALUE_LEN: Final = 200
@@ -19,6 +20,14 @@ UTM_TAGS: Final = ("source", "medium", "campaign")
 DEVICE_CLASSES: Final = frozenset({"mobile", "tablet", "desktop"})
 MOBILE_MAX_WIDTH: Final = 767
 TABLET_MAX_WIDTH: Final = 1024
+# Pages and (kind, name, page, referrer) combinations whose values are remembered: bounded, and a
+# hit skips URL parsing; a busy site repeats a few pages far more often than it adds new ones.
+PAGE_CACHE: Final = 4096
+FIXED_CACHE: Final = 8192
+
+Pair = tuple[Breakdown, str]
+# Event kinds with breakdowns that read props (props_breakdowns).
+PROPS_KINDS: Final = frozenset({"pageview", "click"})
 
 
 def _clip(value: str) -> str:
@@ -63,32 +72,62 @@ def heat_cell(props: Mapping[str, PropValue]) -> str | None:
     return f"{col},{row}"
 
 
-def breakdowns(record: Record) -> Iterator[tuple[Breakdown, str]]:
-    """(dimension, value) pairs a human event adds 1 to."""
+@lru_cache(maxsize=PAGE_CACHE)
+def page(url: str) -> tuple[str, str, tuple[str, ...]]:
+    """(path cut to MAX_VALUE_LEN, host, "tag=value" of each UTM tag) of a page URL."""
     try:
-        url = urlsplit(record.url)
-        path, host, query = url.path or "/", url.hostname or "", url.query
+        parts = urlsplit(url)
+        path, host, query = parts.path or "/", parts.hostname or "", parts.query
     except ValueError:
         path, host, query = "/", "", ""
-    path = _clip(path)
-    kind = record.kind
+    utm: list[str] = []
+    if "utm_" in query:
+        for key, value in parse_qsl(query):
+            tag = key.removeprefix("utm_")
+            if key.startswith("utm_") and tag in UTM_TAGS and value:
+                utm.append(_clip(f"{tag}={value}"))
+    return _clip(path), host, tuple(utm)
+
+
+@lru_cache(maxsize=FIXED_CACHE)
+def fixed_breakdowns(kind: str, name: str, url: str, referrer: str) -> tuple[Pair, ...]:
+    """The pairs that follow from an event's kind, name, page and referrer alone."""
+    path, host, utm = page(url)
     if kind == "pageview":
-        yield "page", path
-        yield "source", source(host, record.referrer)
-        yield "device", device_class(record.props)
-        if "utm_" in query:
-            for key, value in parse_qsl(query):
-                tag = key.removeprefix("utm_")
-                if key.startswith("utm_") and tag in UTM_TAGS and value:
-                    yield "utm", _clip(f"{tag}={value}")
-    elif kind == "download":
-        yield "download", _clip(record.name or "(unnamed)")
-    elif kind == "click":
-        element = record.name or record.props.get("el")
+        return (
+            ("page", path),
+            ("source", source(host, referrer)),
+            *(("utm", u) for u in utm),
+        )
+    if kind == "download":
+        return (("download", _clip(name or "(unnamed)")),)
+    if kind == "click" and name:
+        return (("click", _clip(name)),)
+    if kind == "scroll" and name.isdigit():
+        return (("scroll", f"{name}|{path}"),)
+    return ()
+
+
+def props_breakdowns(
+    kind: str, name: str, url: str, props: Mapping[str, PropValue]
+) -> tuple[Pair, ...]:
+    """The pairs that need the event's props: a pageview's device, a click's element and cell."""
+    if kind == "pageview":
+        return (("device", device_class(props)),)
+    if kind != "click":
+        return ()
+    pairs: list[Pair] = []
+    if not name:
+        element = props.get("el")
         if element:
-            yield "click", _clip(str(element))
-        cell = heat_cell(record.props)
-        if cell is not None:
-            yield "heat", f"{cell}|{path}"
-    elif kind == "scroll" and record.name.isdigit():
-        yield "scroll", f"{record.name}|{path}"
+            pairs.append(("click", _clip(str(element))))
+    cell = heat_cell(props)
+    if cell is not None:
+        pairs.append(("heat", f"{cell}|{page(url)[0]}"))
+    return tuple(pairs)
+
+
+def breakdowns(record: Record | RecordRow) -> Iterator[Pair]:
+    """(dimension, value) pairs a human event adds 1 to."""
+    yield from fixed_breakdowns(record.kind, record.name, record.url, record.referrer)
+    yield from props_breakdowns(record.kind, record.name, record.url, record.props)

@@ -9,9 +9,9 @@ offset, decides where work resumes.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
-from collector.schema import Record, SchemaError, decode_record
+from collector.schema import RecordRow, SchemaError, decode_row
 from consumers.config import parse_configs
 from consumers.metrics import MetricsServer, WorkerMetrics
 from consumers.redisconn import AnyRedis, connect
@@ -180,12 +180,10 @@ class Worker:
         shares: list[_Share] = []
         commits: dict[TopicPartition, int] = {}
         for tp, messages in batch.items():
-            by_site: dict[str, list[tuple[int, Record]]] = defaultdict(list)
-            for msg in messages:
-                record = await self._decode(msg)
-                if record is not None:
-                    by_site[record.site].append((msg.offset, record))
-            shares += [_Share(site, tp, items) for site, items in by_site.items()]
+            by_site, poison = self._decode(tp, messages)
+            # Dead letters are awaited before the batch is applied (see _dead_letters).
+            await self._dead_letters(tp.partition, poison)
+            shares += by_site.values()
             commits[tp] = messages[-1].offset + 1
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
@@ -214,13 +212,13 @@ class Worker:
             shares = [sh for sh in shares if sh.tp not in rewound]
             # Drop what this worker already knows to be applied before building any payload.
             for share in shares:
-                mark = self._watermarks.get((share.tp.partition, share.site), -1)
-                share.items = [item for item in share.items if item[0] > mark]
-            shares = [share for share in shares if share.items]
+                share.drop_upto(self._watermarks.get((share.tp.partition, share.site), -1))
+            shares = [share for share in shares if share.offsets]
             if not shares:
                 break
             preps = [
-                prepare(self.configs[sh.site], sh.tp.partition, sh.items, sh.skip) for sh in shares
+                prepare(self.configs[sh.site], sh.tp.partition, sh.offsets, sh.rows, sh.skip)
+                for sh in shares
             ]
             states = await self._read_states(preps, shares, rewound)
             if states is None:
@@ -240,7 +238,7 @@ class Worker:
             for share, prep, (code, info) in zip(shares, preps, results, strict=True):
                 key = (share.tp.partition, share.site)
                 if code == 0:
-                    self.metrics.applied += len(prep.records)
+                    self.metrics.applied += prep.applied
                     self.metrics.bots += prep.bots
                     self.metrics.duplicates += prep.duplicates
                     self._watermarks[key] = prep.last_offset
@@ -295,23 +293,39 @@ class Worker:
             states[i] = visitor_states
         return None if moved else states
 
-    async def _decode(self, msg: ConsumerRecord[bytes, bytes]) -> Record | None:
-        try:
-            record = decode_record(msg.value)
-        except SchemaError as exc:
-            reason = exc.reason
-        else:
-            if self.sites.get(record.site) is not None:
-                return record
-            reason = "unknown_site"
+    def _decode(
+        self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[dict[str, _Share], list[tuple[ConsumerRecord[bytes, bytes], str]]]:
+        """One partition's messages: each site's share, and the records that cannot count."""
+        by_site: dict[str, _Share] = {}
+        poison: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        for msg in messages:
+            try:
+                row = decode_row(msg.value)
+            except SchemaError as exc:
+                poison.append((msg, exc.reason))
+                continue
+            share = by_site.get(row.site)
+            if share is None:
+                if self.sites.get(row.site) is None:
+                    poison.append((msg, "unknown_site"))
+                    continue
+                share = by_site[row.site] = _Share(row.site, tp)
+            share.offsets.append(msg.offset)
+            share.rows.append(row)
+        return by_site, poison
+
+    async def _dead_letters(
+        self, partition: int, poison: list[tuple[ConsumerRecord[bytes, bytes], str]]
+    ) -> None:
+        if not poison:
+            return
         # A later offset of this partition already applied means this record was dead-lettered
         # before (dead letters are awaited before the batch is applied): a replay skips it.
-        applied = max(
-            (m for (p, _), m in self._watermarks.items() if p == msg.partition), default=-1
-        )
-        if msg.offset > applied:
-            await self._dead_letter(msg, reason)
-        return None
+        applied = max((m for (p, _), m in self._watermarks.items() if p == partition), default=-1)
+        for msg, reason in poison:
+            if msg.offset > applied:
+                await self._dead_letter(msg, reason)
 
     async def _dead_letter(self, msg: ConsumerRecord[bytes, bytes], reason: str) -> None:
         assert self._producer is not None
@@ -377,8 +391,15 @@ class _Share:
 
     site: str
     tp: TopicPartition
-    items: list[tuple[int, Record]]
+    offsets: list[int] = field(default_factory=list)
+    rows: list[RecordRow] = field(default_factory=list)
     skip: set[str] = field(default_factory=set)  # ids Redis reported as seen
+
+    def drop_upto(self, mark: int) -> None:
+        """Forget the records at or below `mark` (offsets ascend)."""
+        if self.offsets and self.offsets[0] <= mark:
+            cut = bisect.bisect_right(self.offsets, mark)
+            del self.offsets[:cut], self.rows[:cut]
 
 
 def _payload(p: Payload) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """From a site's share of a batch to the Redis writes it produces, aggregated in memory.
 
-Decoding and matching happen once per event (`prepare`); the writes are then summed per key and
-field (`build`), so one script call per share carries them all. Funnels and experiments need
+`prepare` makes one pass over the share's events and sums them by what decides their writes
+(minute, kind, name, page, referrer, the few props a breakdown reads); `build` turns each sum into
+its counters, breakdowns and keys once, so per-event work is a few dict operations and one script
+call per share carries every write. URL parsing and rule matching are remembered across batches
+(consumers.dimensions, consumers.config). Funnels and experiments need
 each visitor's state before the share (read by the store beside the watermark, atomically); the
 share's events are then replayed over it in offset order, which is the visitor's event order
 because a visitor's events share a partition (collector.schema.record_key).
@@ -22,10 +25,11 @@ from typing import Final
 
 import orjson
 
-from collector.schema import Record
-from consumers.config import SiteConfig
-from consumers.dimensions import breakdowns
+from collector.schema import RecordRow
+from consumers.config import Candidate, SiteConfig, props_match
+from consumers.dimensions import PROPS_KINDS, Pair, fixed_breakdowns, props_breakdowns
 from consumers.keys import (
+    BREAKDOWNS,
     LEAD_RECENT,
     LEAD_TTL_S,
     SEEN_TTL_S,
@@ -48,21 +52,34 @@ from consumers.keys import (
 
 RESOLUTIONS: Final[tuple[tuple[Resolution, int], ...]] = (("m", 1), ("h", 60), ("d", 1440))
 CHUNK: Final = 1000  # members per command: Lua's unpack() has a stack limit near 8000
+_BD: Final = {dim: f"bd:{dim}" for dim in BREAKDOWNS}
+
+# (minute, kind, name, url, referrer, breakdowns from props) -> human events
+HumanKey = tuple[int, str, str, str, str, tuple[Pair, ...]]
+PerMinute = Counter[tuple[str, int, str]]  # (family, minute, field) -> n
 
 
 @dataclass(slots=True)
 class Prepared:
-    """A share after decoding: one entry per distinct event id, in offset order."""
+    """A share after one pass over its events: sums of what they write, and what needs state."""
 
     site: str
     partition: int
     first_offset: int
     last_offset: int
-    records: list[Record]
-    conversions: list[list[str]]
-    stateful: set[str]  # visitors whose funnel/experiment state the share needs
+    applied: int  # distinct events
     duplicates: int  # events dropped: ids repeated inside the share or already seen
     bots: int
+    ids: dict[int, list[str]]  # hour of client time -> event ids (the dedupe sets)
+    human: dict[HumanKey, int]
+    bot: dict[tuple[int, str, str], int]  # (minute, kind, name) -> bots' events
+    conversions: dict[tuple[int, str], int]  # (minute, conversion) -> events
+    visitors: dict[tuple[str, int], set[str]]  # (kind, minute) -> visitors
+    converters: dict[tuple[str, int], set[str]]  # ("cv:<name>", minute) -> visitors
+    # Human events with conversions or an experiment exposure, in offset order, with their
+    # conversions: all that lead scores, funnels and experiments look at.
+    notable: list[tuple[RecordRow, tuple[str, ...]]]
+    stateful: set[str]  # visitors whose funnel/experiment state the share needs
 
 
 @dataclass(slots=True)
@@ -97,7 +114,7 @@ class _Writes:
         def chunks(items: Mapping[int, Iterable[str]]) -> list[list[int | str]]:
             out: list[list[int | str]] = []
             for k, members in items.items():
-                ms = sorted(members) if isinstance(members, set) else list(members)
+                ms = list(members)  # order is irrelevant to SADD / PFADD: no sort
                 out += [[k, *ms[i : i + CHUNK]] for i in range(0, len(ms), CHUNK)]
             return out
 
@@ -128,41 +145,95 @@ def state_fields(config: SiteConfig) -> list[str]:
 
 
 def prepare(
-    config: SiteConfig, partition: int, items: Sequence[tuple[int, Record]], skip: set[str]
+    config: SiteConfig,
+    partition: int,
+    offsets: Sequence[int],
+    rows: Sequence[RecordRow],
+    skip: set[str],
 ) -> Prepared:
-    """Decode-side work done once: drop repeated ids (and `skip`: ids Redis has seen), match
-    conversions, and note which visitors need their state read."""
+    """One pass over a share (`rows` at `offsets`, in offset order): drop repeated ids (and
+    `skip`: ids Redis has seen), sum the events by what decides their writes, match conversions,
+    and note which visitors need their state read."""
     seen: set[str] = set(skip)
-    records: list[Record] = []
-    conversions: list[list[str]] = []
-    stateful: set[str] = set()
-    step_names = {n for f in config.funnels for step in f.steps for n in step}
-    exp_names = {e.name for e in config.experiments}
-    exp_conversions = {c for e in config.experiments for c in e.conversions}
-    for _, r in items:
-        if r.id in seen:
-            continue
-        seen.add(r.id)
-        records.append(r)
-        cvs = [] if r.bot else config.conversions_of(r.kind, r.name, r.url, r.props)
-        conversions.append(cvs)
-        if not r.bot and (
-            (r.kind == "variant" and r.name in exp_names)
-            or not step_names.isdisjoint(cvs)
-            or not exp_conversions.isdisjoint(cvs)
-        ):
-            stateful.add(r.visitor)
-    return Prepared(
+    p = Prepared(
         site=config.site,
         partition=partition,
-        first_offset=items[0][0],
-        last_offset=items[-1][0],
-        records=records,
-        conversions=conversions,
-        stateful=stateful,
-        duplicates=len(items) - len(records),
-        bots=sum(r.bot for r in records),
+        first_offset=offsets[0],
+        last_offset=offsets[-1],
+        applied=0,
+        duplicates=0,
+        bots=0,
+        ids={},
+        human={},
+        bot={},
+        conversions={},
+        visitors={},
+        converters={},
+        notable=[],
+        stateful=set(),
     )
+    ids, human, bot, visitors = p.ids, p.human, p.bot, p.visitors
+    rules = config.candidates if config.conversions or config.experiments else None
+    for r in rows:
+        rid = r.id
+        if rid in seen:
+            continue
+        seen.add(rid)
+        hour = r.client_ts // 3_600_000
+        hour_ids = ids.get(hour)
+        if hour_ids is None:
+            ids[hour] = [rid]
+        else:
+            hour_ids.append(rid)
+        minute = r.ts // 60_000
+        kind, name = r.kind, r.name
+        if r.bot:
+            p.bots += 1
+            bk = (minute, kind, name)
+            bot[bk] = bot.get(bk, 0) + 1
+            continue
+        url = r.url
+        extra = props_breakdowns(kind, name, url, r.props) if kind in PROPS_KINDS else ()
+        hk = (minute, kind, name, url, r.referrer, extra)
+        human[hk] = human.get(hk, 0) + 1
+        vk = (kind, minute)
+        vs = visitors.get(vk)
+        if vs is None:
+            visitors[vk] = {r.visitor}
+        else:
+            vs.add(r.visitor)
+        if rules is not None:
+            candidates = rules(kind, name, url)
+            if candidates or kind == "variant":
+                _convert(config, p, r, minute, candidates)
+    p.applied = len(seen) - len(skip)
+    p.duplicates = len(rows) - p.applied
+    return p
+
+
+def _convert(
+    config: SiteConfig,
+    p: Prepared,
+    r: RecordRow,
+    minute: int,
+    candidates: Sequence[Candidate],
+) -> None:
+    """A human event's conversions, and whether its visitor's state is needed."""
+    cvs = tuple(c for c, need in candidates if not need or props_match(r.props, need))
+    exposure = r.kind == "variant" and config.experiment(r.name) is not None
+    if not cvs and not exposure:
+        return
+    p.notable.append((r, cvs))
+    for c in cvs:
+        ck = (minute, c)
+        p.conversions[ck] = p.conversions.get(ck, 0) + 1
+        p.converters.setdefault((f"cv:{c}", minute), set()).add(r.visitor)
+    if (
+        exposure
+        or any(c in step for c in cvs for f in config.funnels for step in f.steps)
+        or any(c in e.conversions for c in cvs for e in config.experiments)
+    ):
+        p.stateful.add(r.visitor)
 
 
 def build(config: SiteConfig, prep: Prepared, states: Mapping[str, Mapping[str, str]]) -> Payload:
@@ -170,51 +241,63 @@ def build(config: SiteConfig, prep: Prepared, states: Mapping[str, Mapping[str, 
     `prep.stateful` to its state hash before the share."""
     site = config.site
     w = _Writes(keys=[watermark_key(site)])
-    per_minute: Counter[tuple[str, int, str]] = Counter()  # (family, minute, field) -> n
-    visitors_per_minute: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for r, cvs in zip(prep.records, prep.conversions, strict=True):
-        w.ids[w.key(seen_key(site, r.client_ts // 3_600_000), SEEN_TTL_S)].append(r.id)
-        minute = r.ts // 60_000
-        if r.bot:
-            for f in counter_fields(r.kind, r.name):
-                per_minute["bot", minute, f] += 1
-            continue
-        for f in counter_fields(r.kind, r.name):
-            per_minute["c", minute, f] += 1
-        for dim, value in breakdowns(r):
-            per_minute[f"bd:{dim}", minute, value] += 1
-        for u in ("*", r.kind):
-            visitors_per_minute[u, minute].add(r.visitor)
-        for c in cvs:
-            per_minute["cv", minute, c] += 1
-            visitors_per_minute[f"cv:{c}", minute].add(r.visitor)
+    for hour, hour_ids in prep.ids.items():
+        w.ids[w.key(seen_key(site, hour), SEEN_TTL_S)] += hour_ids
+    per_minute: PerMinute = Counter()
+    for (minute, kind, name, url, referrer, extra), n in prep.human.items():
+        for f in counter_fields(kind, name):
+            per_minute["c", minute, f] += n
+        for dim, value in fixed_breakdowns(kind, name, url, referrer):
+            per_minute[_BD[dim], minute, value] += n
+        for dim, value in extra:
+            per_minute[_BD[dim], minute, value] += n
+    for (minute, kind, name), n in prep.bot.items():
+        for f in counter_fields(kind, name):
+            per_minute["bot", minute, f] += n
+    for (minute, c), n in prep.conversions.items():
+        per_minute["cv", minute, c] += n
+    everyone: dict[tuple[str, int], set[str]] = {}
+    for (_, minute), vs in prep.visitors.items():
+        everyone.setdefault(("*", minute), set()).update(vs)
+    for r, cvs in prep.notable:
         _score(config, w, r, cvs)
-    _bucketed(site, w, per_minute, visitors_per_minute)
+    _bucketed(site, w, per_minute, (everyone, prep.visitors, prep.converters))
     _visitor_state(config, w, prep, states)
-    return Payload(keys=w.keys, payload=w.encode(), applied=len(prep.records))
+    return Payload(keys=w.keys, payload=w.encode(), applied=prep.applied)
+
+
+def _family_key(site: str, family: str, res: Resolution, bucket: int) -> str:
+    if family.startswith("bd:"):
+        return breakdown_key(site, family[3:], res, bucket)  # type: ignore[arg-type]
+    if family.startswith("fn:"):
+        return funnel_key(site, family[3:], res, bucket)
+    return family_key(site, family, res, bucket)  # type: ignore[arg-type]
 
 
 def _bucketed(
     site: str,
     w: _Writes,
     per_minute: Mapping[tuple[str, int, str], int],
-    visitors_per_minute: Mapping[tuple[str, int], set[str]],
+    visitors_per_minute: Iterable[Mapping[tuple[str, int], set[str]]],
 ) -> None:
+    # A batch spans a few minutes: each (family, minute) names its three keys once.
+    indices: dict[tuple[str, int], list[int]] = {}
     for (family, minute, f), n in per_minute.items():
-        for res, size in RESOLUTIONS:
-            if family.startswith("bd:"):
-                key = breakdown_key(site, family[3:], res, minute // size)  # type: ignore[arg-type]
-            elif family.startswith("fn:"):
-                key = funnel_key(site, family[3:], res, minute // size)
-            else:
-                key = family_key(site, family, res, minute // size)  # type: ignore[arg-type]
-            w.hincr[w.key(key, TTL_S[res])][f] += n
-    for (f, minute), visitors in visitors_per_minute.items():
-        for res, size in RESOLUTIONS:
-            w.pfadd[w.key(unique_key(site, f, res, minute // size), TTL_S[res])] |= visitors
+        at = indices.get((family, minute))
+        if at is None:
+            at = indices[family, minute] = [
+                w.key(_family_key(site, family, res, minute // size), TTL_S[res])
+                for res, size in RESOLUTIONS
+            ]
+        for i in at:
+            w.hincr[i][f] += n
+    for groups in visitors_per_minute:
+        for (f, minute), visitors in groups.items():
+            for res, size in RESOLUTIONS:
+                w.pfadd[w.key(unique_key(site, f, res, minute // size), TTL_S[res])] |= visitors
 
 
-def _score(config: SiteConfig, w: _Writes, r: Record, cvs: Sequence[str]) -> None:
+def _score(config: SiteConfig, w: _Writes, r: RecordRow, cvs: Sequence[str]) -> None:
     for c in cvs:
         weight = config.weights.get(c)
         if weight:
@@ -230,8 +313,8 @@ def _visitor_state(
         return
     site = config.site
     now: dict[str, dict[str, str]] = {v: dict(states.get(v, {})) for v in prep.stateful}
-    funnel_steps: Counter[tuple[str, int, str]] = Counter()
-    for r, cvs in zip(prep.records, prep.conversions, strict=True):
+    funnel_steps: PerMinute = Counter()
+    for r, cvs in prep.notable:
         state = now.get(r.visitor)
         if state is None:
             continue
@@ -251,7 +334,7 @@ def _visitor_state(
                     if c in exp.conversions:
                         key = w.key(converted_key(site, exp.name, assigned, c), exp.ttl_s)
                         w.sadd[key].add(r.visitor)
-    _bucketed(site, w, funnel_steps, {})
+    _bucketed(site, w, funnel_steps, ())
     for visitor, state in now.items():
         if state != states.get(visitor, {}):
             w.hset[w.key(visitor_key(site, visitor), VISITOR_TTL_S)].update(state)
