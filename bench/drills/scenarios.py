@@ -128,9 +128,10 @@ async def run(
             await asyncio.sleep(warm_s)
             await DRILLS[name](stage)
             await asyncio.sleep(after_s)
-            await sender.stop(retry_for=60)
+            await sender.stop(retry_for=30)
             await sending
-        tally = await drained(redis, ledger, limit_s=120)
+        # A healthy pipeline drains in seconds; the limits only bound a failing drill.
+        tally = await drained(redis, ledger, limit_s=45)
         for n, worker in enumerate(stage.workers, 1):
             code = worker.popen.poll()
             if code is not None and code != -9:  # -9: the drill's own SIGKILL
