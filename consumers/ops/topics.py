@@ -84,6 +84,19 @@ async def describe(admin: Any, names: list[str]) -> dict[str, TopicState]:
     return {name: states.get(name, TopicState(name, exists=False)) for name in names}
 
 
+async def _settled(admin: Any, names: list[str], deadline: float) -> dict[str, TopicState]:
+    """The topics' state once each exists with a leader per partition, or as it is at `deadline`.
+
+    A topic just created can take a moment (longer on a busy broker) to show up in metadata.
+    """
+    while True:
+        states = await describe(admin, names)
+        settled = all(s.exists and not s.leaderless for s in states.values())
+        if settled or time.monotonic() >= deadline:
+            return states
+        await asyncio.sleep(0.25)
+
+
 async def create(bootstrap: str, specs: list[TopicSpec], timeout_s: float = SETTLE_S) -> list[str]:
     """Create the topics that do not exist; one report line per topic."""
     async with admin_client(bootstrap, timeout_s) as admin:
@@ -110,7 +123,7 @@ async def create(bootstrap: str, specs: list[TopicSpec], timeout_s: float = SETT
             if time.monotonic() >= deadline:
                 raise TopicError("Kafka refused to create " + "; ".join(failed))
             await asyncio.sleep(0.5)
-        states = await describe(admin, [s.name for s in specs])
+        states = await _settled(admin, [s.name for s in specs], deadline)
     lines = []
     for spec in specs:
         state = states[spec.name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -22,10 +23,15 @@ SCRIPT = Path(sys.executable).parent / "microcv"
 def test_tag_prints_what_the_snippet_cli_prints() -> None:
     args = ["--sites", str(REPO / "deploy" / "sites.toml"), "--site", "demo"]
     args += ["--collector", "https://collect.example.com"]
-    ours = subprocess.run([SCRIPT, "tag", *args], capture_output=True, text=True, timeout=60)
-    theirs = subprocess.run(
-        [sys.executable, "-m", "snippet", *args], capture_output=True, text=True, timeout=60
+    # Both from this checkout, whatever the console script's install points at.
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    ours = subprocess.run(
+        [SCRIPT, "tag", *args], capture_output=True, text=True, timeout=60, env=env, cwd=REPO
     )
+    theirs = subprocess.run(
+        [sys.executable, "-m", "snippet", *args],
+        capture_output=True, text=True, timeout=60, env=env, cwd=REPO,
+    )  # fmt: skip
     assert ours.returncode == theirs.returncode == 0
     assert ours.stdout == theirs.stdout
     assert (
