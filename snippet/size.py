@@ -1,5 +1,7 @@
 """`python -m snippet.size` (make tag-size): one line per tracker variant, "<name> <bytes>",
-its gzip -9 size as a site would ship it inline (config for a typical site filled in).
+its gzip -9 size as a site owner pastes it: the inline `<script>` element for a site with only
+that variant's features switched on, posting to https://collect.example.com (so the config
+holds the site id and the collector URL, and nothing else).
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ import sys
 from typing import Final
 
 from snippet.bundle import DEFAULT_MODULES, MODULES, gzip_size
-from snippet.generator import render_script
+from snippet.generator import render_inline
 from snippet.sites import Site
 
 COLLECTOR: Final = "https://collect.example.com"
@@ -42,7 +44,7 @@ def variants() -> dict[str, set[str]]:
 
 def sizes() -> dict[str, int]:
     return {
-        name: gzip_size(render_script(_site(features), COLLECTOR))
+        name: gzip_size(render_inline(_site(features), COLLECTOR))
         for name, features in variants().items()
     }
 

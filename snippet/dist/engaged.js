@@ -1,1 +1,1 @@
-(e,a,t,c,i,o)=>{var n,s;function _(){var e=Date.now();n+=Math.min(e-s,15e3),s=e}["scroll","click","keydown","mousemove","touchstart"].forEach(e=>{c(o,e,_,1)}),c(o,"visibilitychange",()=>{s=Date.now()}),e.m.push(()=>{n=0,s=Date.now()}),e.C.push(()=>{_(),n&&t("engaged","",{ms:n}),n=0})}
+()=>{let e,o;const t=()=>{const t=Date.now();e+=Math.min(t-o,15e3),o=t};for(const e of["scroll","click","keydown","mousemove","touchstart"])r(e,t);r("visibilitychange",()=>{o=Date.now()}),y.push(()=>{e=0,o=Date.now()}),O.push(()=>{t(),e&&I("engaged",void 0,{ms:e}),e=0})}

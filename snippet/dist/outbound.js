@@ -1,1 +1,1 @@
-(o,t,n,u,r,_)=>{o.S.push(o=>{const t=o.closest("a[href]"),u=t&&new URL(t.getAttribute("href"),_.baseURI);if(u&&/^http/.test(u.protocol)&&u.host!=location.host)return n("outbound",u.hostname,{url:u.origin+u.pathname}),"outbound"})}
+()=>{w.push((t,_,r,u)=>{if(u&&/^http/.test(u.protocol)&&u.host!=c.host)return I("outbound",u.hostname,{url:u.origin+u.pathname})})}

@@ -1,1 +1,1 @@
-(a,_,c,e,r,M)=>{var l=[];e(M,"click",_=>{var e=Date.now();(l=l.filter(a=>e-a[0]<1e3&&Math.abs(a[1]-_.clientX)<30&&Math.abs(a[2]-_.clientY)<30)).push([e,_.clientX,_.clientY]);var r=_.target;3==l.length&&c("rage_click","",{el:a.u(1==r.nodeType?r:r.parentElement)})},1)}
+()=>{let c,e;r("click",t=>{const _=Date.now();c&&_-c[0]<1e3&&Math.abs(c[1]-t.clientX)<30&&Math.abs(c[2]-t.clientY)<30?e++:(c=[_,t.clientX,t.clientY],e=1),3==e&&I("rage_click",void 0,{el:s(u(t))})})}

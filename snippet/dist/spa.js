@@ -1,1 +1,1 @@
-(t,o,n,s,c)=>{const a=()=>o.V?location.href:location.href.split("#")[0];let e=a();const h=t.N(()=>{e!=(e=a())&&t.M()});for(const t of["pushState","replaceState"]){const o=history[t];history[t]=function(){const t=o.apply(this,arguments);return h(),t}}s(c,"popstate",h),o.V&&s(c,"hashchange",h)}
+()=>{const o=()=>c.href.replace(t.u?"":/#.*/,"");let n=o();const a=i(()=>n!=(n=o())&&x());for(const t of["pushState","replaceState"]){const o=history[t];history[t]=function(){try{return o.apply(this,arguments)}finally{a()}}}r("popstate",a,e),t.u&&r("hashchange",a,e)}

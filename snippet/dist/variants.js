@@ -1,1 +1,1 @@
-(a,_,n)=>{var r=a.j={};a.D.variant=(a,_)=>{a&&null!=_&&(r["exp:"+a]=""+_,n("variant",a,{variant:""+_}))},a.D.identify=a=>{/^[\w.:-]{1,64}$/.test(a)&&(r.uid=a)}}
+()=>{b.variant=(a,r)=>{a&&null!=r&&(S["exp:"+a]=""+r,I("variant",a,{variant:""+r}))},b.identify=a=>{/^[\w.:-]{1,64}$/.test(a)&&(S.uid=a)}}

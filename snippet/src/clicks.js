@@ -8,34 +8,22 @@
  * after them and sends only a short descriptor (tag#id.class, never a value).
  * Position is recorded for heatmaps in thousandths of the page width and document height.
  */
-__MICROCV_MODULE__((hub, cfg, track, on, w, d) => {
+__MICROCV_MODULE__(() => {
   const rules = cfg._click_rules || {};
   // An invalid selector is left out rather than breaking every click.
-  const selectors = ['[data-mcv]', ...Object.keys(rules).filter((s) => {
-    try {
-      return !d.querySelector(s) || 1;
-    } catch (_) {
-      // invalid
-    }
-  })];
+  const selectors = ['[data-mcv]', ...Object.keys(rules).filter(guard((s) => d.querySelector(s) || 1))];
 
-  const describe = hub._describe = (el) => {
-    const cls = (el.getAttribute('class') || '').trim().split(/\s+/)[0];
-    return el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (cls ? '.' + cls : '');
-  };
-
-  const credit = (el, ev, name, props) => {
+  const credit = (ev, name, props) => {
     const root = d.documentElement;
     if (ev.pageX || ev.pageY) {
       props.x = Math.round(ev.pageX * 1000 / root.scrollWidth);
       props.y = Math.round(ev.pageY * 1000 / root.scrollHeight);
     }
     // data-mcv="" claims the click without sending it.
-    if (name != '') track('click', name, props);
-    return 'click';
+    return name == '' ? 'click' : track('click', name, props);
   };
 
-  hub._clicks.unshift((t, ev) => {
+  clicks.unshift((t, ev) => {
     const el = t.closest(selectors);
     const props = {};
     if (el) {
@@ -43,12 +31,11 @@ __MICROCV_MODULE__((hub, cfg, track, on, w, d) => {
       for (const a of el.attributes) {
         if (!a.name.indexOf('data-mcv-')) props[a.name.slice(9)] = a.value;
       }
-      const tagged = el.getAttribute('data-mcv');
-      return credit(el, ev, tagged != null ? tagged : rules[selectors.find((s) => s[0] != '[' && el.matches(s))], props);
+      return credit(ev, el.getAttribute('data-mcv') ?? rules[selectors.find((s) => el.matches(s))], props);
     }
   });
-  hub._clicks.push((t, ev) => {
-    const el = t.closest('a,button,[role=button],input[type=submit],input[type=button]');
-    if (el) return credit(el, ev, undefined, {el: describe(el)});
+  clicks.push((t, ev) => {
+    const el = t.closest(CLICKABLE);
+    if (el) return credit(ev, undefined, {el: describe(el)});
   });
 });

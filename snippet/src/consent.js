@@ -3,11 +3,13 @@
  * microcv('consent', true), which sends them; microcv('consent', false) drops what is held and
  * holds again. At most 100 events are held.
  */
-__MICROCV_MODULE__((hub) => {
-  hub._held = [];
-  hub._api.consent = (yes) => {
-    const was = hub._held || [];
-    hub._held = !yes && [];
-    if (yes) was.map(hub._enqueue);
+__MICROCV_MODULE__(() => {
+  const pass = enqueue;
+  let held = [];
+  enqueue = (e) => held ? held.length < 100 && held.push(e) : pass(e);
+  api.consent = (yes) => {
+    const was = held || [];
+    held = !yes && [];
+    if (yes) was.map(pass);
   };
 });

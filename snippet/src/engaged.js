@@ -4,28 +4,24 @@
  * ends. A pageview may report several times (the tab hidden, then shown again); its engaged
  * time is the sum.
  */
-__MICROCV_MODULE__(function (hub, cfg, track, on, w, d) {
-  var total, last;
-
-  function active() {
-    var now = Date.now();
+__MICROCV_MODULE__(() => {
+  let total, last;
+  const active = () => {
+    const now = Date.now();
     total += Math.min(now - last, 15000);
     last = now;
-  }
-
-  ['scroll', 'click', 'keydown', 'mousemove', 'touchstart'].forEach(function (type) {
-    on(d, type, active, 1);
-  });
-  on(d, 'visibilitychange', function () {
+  };
+  for (const type of ['scroll', 'click', 'keydown', 'mousemove', 'touchstart']) on(type, active);
+  on('visibilitychange', () => {
     last = Date.now();
   });
-  hub._views.push(function () {
+  views.push(() => {
     total = 0;
     last = Date.now();
   });
-  hub._leaves.push(function () {
+  leaves.push(() => {
     active();
-    if (total) track('engaged', '', {ms: total});
+    if (total) track('engaged', undefined, {ms: total});
     total = 0;
   });
 });

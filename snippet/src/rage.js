@@ -1,16 +1,18 @@
 /*
- * Rage clicks: three or more clicks within a second, each within 30 px of the others, make one
- * rage_click event per burst, with the descriptor of the element and the number of clicks so far.
+ * Rage clicks: three clicks within a second of a burst's first click, each within 30 px of it,
+ * make one rage_click event with the descriptor of the element; more clicks in the same burst
+ * add nothing. A click later or farther away starts a new burst.
  */
-__MICROCV_MODULE__(function (hub, cfg, track, on, w, d) {
-  var burst = [];
-  on(d, 'click', function (ev) {
-    var now = Date.now();
-    burst = burst.filter(function (c) {
-      return now - c[0] < 1000 && Math.abs(c[1] - ev.clientX) < 30 && Math.abs(c[2] - ev.clientY) < 30;
-    });
-    burst.push([now, ev.clientX, ev.clientY]);
-    var t = ev.target;
-    if (burst.length == 3) track('rage_click', '', {el: hub._describe(t.nodeType == 1 ? t : t.parentElement)});
-  }, 1);
+__MICROCV_MODULE__(() => {
+  let first, count;
+  on('click', (ev) => {
+    const now = Date.now();
+    if (first && now - first[0] < 1000 && Math.abs(first[1] - ev.clientX) < 30 && Math.abs(first[2] - ev.clientY) < 30) {
+      count++;
+    } else {
+      first = [now, ev.clientX, ev.clientY];
+      count = 1;
+    }
+    if (count == 3) track('rage_click', undefined, {el: describe(hit(ev))});
+  });
 });

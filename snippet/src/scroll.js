@@ -7,18 +7,19 @@
  * starts over. When the page is hidden, the deepest point reached is reported (scroll "max",
  * {depth}) if it grew since the last report; scroll_max = false turns that off.
  */
-__MICROCV_MODULE__((hub, cfg, track, on, w, d) => {
+__MICROCV_MODULE__(() => {
   let marks, deepest, reported;
 
-  hub._views.push(() => {
+  views.push(() => {
     marks = [...(cfg._scroll_milestones || [25, 50, 75, 90, 100])];
     deepest = reported = 0;
   });
 
   // Scroll events do not bubble; the capture phase sees every element's. Browsers fire them
   // at most once a frame, so there is nothing to throttle.
-  on(d, 'scroll', (ev) => {
-    const el = ev.target.nodeType == 9 ? d.scrollingElement : ev.target;
+  on('scroll', (ev) => {
+    // The document's scrolls are its scrollingElement's.
+    const el = ev.target.scrollingElement || ev.target;
     const root = cfg._scroll_root;
     const height = el.scrollHeight;
     const view = el.clientHeight;
@@ -28,9 +29,9 @@ __MICROCV_MODULE__((hub, cfg, track, on, w, d) => {
       deepest = Math.max(deepest, depth);
       while (depth >= marks[0]) track('scroll', '' + marks.shift());
     }
-  }, 1);
+  });
 
-  hub._leaves.push(() => {
+  leaves.push(() => {
     if (cfg._scroll_max != 0 && deepest > reported) {
       reported = deepest;
       track('scroll', 'max', {depth: Math.round(deepest)});

@@ -4,21 +4,20 @@
  * part of the URL unless the site sets `hash` (then hashchange counts too). Comparing with the
  * last URL seen is what keeps one Back press (popstate + hashchange) to one pageview.
  */
-__MICROCV_MODULE__((hub, cfg, track, on, w) => {
-  const current = () => cfg._hash ? location.href : location.href.split('#')[0];
+__MICROCV_MODULE__(() => {
+  const current = () => loc.href.replace(cfg._hash ? '' : /#.*/, '');
   let last = current();
-  const check = hub._guard(() => {
-    if (last != (last = current())) hub._navigate();
-  });
-
+  const check = guard(() => last != (last = current()) && navigate());
   for (const method of ['pushState', 'replaceState']) {
     const original = history[method];
     history[method] = function () {
-      const result = original.apply(this, arguments);
-      check();
-      return result;
+      try {
+        return original.apply(this, arguments);
+      } finally {
+        check();
+      }
     };
   }
-  on(w, 'popstate', check);
-  if (cfg._hash) on(w, 'hashchange', check);
+  on('popstate', check, w);
+  if (cfg._hash) on('hashchange', check, w);
 });

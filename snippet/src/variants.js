@@ -4,15 +4,14 @@
  * microcv('identify', id) tags later events with the prop "uid"; only an opaque id is taken
  * (1-64 letters, digits, '_', '-', '.', ':'), so an e-mail address or a name is refused.
  */
-__MICROCV_MODULE__(function (hub, cfg, track) {
-  var extra = hub._extra = {};
-  hub._api.variant = function (experiment, variant) {
+__MICROCV_MODULE__(() => {
+  api.variant = (experiment, variant) => {
     if (experiment && variant != null) {
       extra['exp:' + experiment] = '' + variant;
       track('variant', experiment, {variant: '' + variant});
     }
   };
-  hub._api.identify = function (id) {
+  api.identify = (id) => {
     if (/^[\w.:-]{1,64}$/.test(id)) extra.uid = id;
   };
 });

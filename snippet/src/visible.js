@@ -4,40 +4,40 @@
  * Elements are looked for at each pageview and again when the document changes (a framework
  * rendering the route after pushState), at most once every half second.
  */
-__MICROCV_MODULE__(function (hub, cfg, track, on, w, d) {
-  var wanted = cfg._visible;
-  var seen, observed, selectors, timers, scan;
-  var observer = new IntersectionObserver(hub._guard(function (entries) {
-    entries.forEach(function (entry) {
-      var i = observed.indexOf(entry.target);
+__MICROCV_MODULE__(() => {
+  const wanted = cfg._visible;
+  let seen, observed, selectors, timers, scan;
+  const observer = new IntersectionObserver(guard((entries) => {
+    for (const entry of entries) {
+      const i = observed.indexOf(entry.target);
       clearTimeout(timers[i]);
       if (entry.intersectionRatio >= 0.5) {
-        timers[i] = setTimeout(hub._guard(function () {
-          var name = wanted[selectors[i]];
+        timers[i] = setTimeout(guard(() => {
+          const name = wanted[selectors[i]];
           if (!seen[name]) {
             seen[name] = 1;
             track('visible', name);
           }
         }), 1000);
       }
-    });
+    }
   }), {threshold: 0.5});
 
-  function find() {
+  const find = () => {
     scan = 0;
-    for (var s in wanted) {
+    for (const s in wanted) {
       if (seen[wanted[s]]) continue;
-      [].forEach.call(d.querySelectorAll(s), function (el) {
+      for (const el of d.querySelectorAll(s)) {
         if (observed.indexOf(el) < 0) {
           observed.push(el);
           selectors.push(s);
           observer.observe(el);
         }
-      });
+      }
     }
-  }
+  };
 
-  hub._views.push(function () {
+  views.push(() => {
     observer.disconnect();
     seen = {};
     observed = [];
@@ -45,7 +45,7 @@ __MICROCV_MODULE__(function (hub, cfg, track, on, w, d) {
     timers = [];
     find();
   });
-  new MutationObserver(function () {
-    scan = scan || setTimeout(hub._guard(find), 500);
+  new MutationObserver(() => {
+    scan = scan || setTimeout(guard(find), 500);
   }).observe(d.documentElement, {childList: true, subtree: true});
 });

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "snippet" / "dist"
 COLLECTOR = "https://collect.example.com"
 # What the variants measure today (make tag-size); a change that grows them fails here.
-CEILING = {"core": 1350, "default": 2550, "all": 3500}
+CEILING = {"core": 1361, "default": 2300, "all": 3115}
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node (build time only)")
