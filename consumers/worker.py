@@ -14,14 +14,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
-from collector.schema import RecordRow, SchemaError, decode_row
+from collector.schema import RecordRow, SchemaError, decode_records
 from consumers.config import parse_configs
 from consumers.metrics import MetricsServer, WorkerMetrics
 from consumers.redisconn import AnyRedis, connect
@@ -31,6 +31,11 @@ from consumers.writes import Payload, Prepared, build, prepare, state_fields
 from snippet.sites import Sites
 
 logger = logging.getLogger(__name__)
+
+# Offsets are committed at most this often: a commit is a broker round trip, and Redis's
+# watermarks, not the committed offsets, decide where work resumes, so committing late only
+# means rereading (and skipping) a little more after a crash.
+COMMIT_INTERVAL_S: Final = 1.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -63,6 +68,8 @@ class Worker:
         self._producer: AIOKafkaProducer | None = None
         # (partition, site) -> last applied offset, mirrored from Redis to filter replays early.
         self._watermarks: dict[tuple[int, str], int] = {}
+        self._uncommitted: dict[TopicPartition, int] = {}  # applied, next offset to commit
+        self._committed_at = time.monotonic()
 
     @property
     def applied(self) -> int:
@@ -110,6 +117,12 @@ class Worker:
         logger.info("worker up: group %s, topic %s, %d sites", s.group, s.topic, len(self.sites))
 
     async def stop(self) -> None:
+        try:
+            await self.commit()  # what was applied since the last commit
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
         redis, self._redis = self._redis, None
@@ -193,10 +206,22 @@ class Worker:
         self.metrics.sample()
         if not commit:
             return
+        for tp, offset in commits.items():
+            if tp in rewound:
+                self._uncommitted.pop(tp, None)
+            else:
+                self._uncommitted[tp] = offset
+        if time.monotonic() - self._committed_at >= COMMIT_INTERVAL_S:
+            await self.commit()
+
+    async def commit(self) -> None:
+        """Commit what was applied on the partitions this worker still owns."""
+        if self._consumer is None:
+            return
         owned = self._consumer.assignment()
-        to_commit = {
-            tp: offset for tp, offset in commits.items() if tp in owned and tp not in rewound
-        }
+        to_commit = {tp: o for tp, o in self._uncommitted.items() if tp in owned}
+        self._uncommitted.clear()
+        self._committed_at = time.monotonic()
         if to_commit:
             # A failed commit only costs a replay that the watermarks turn into a no-op.
             try:
@@ -301,18 +326,21 @@ class Worker:
         poison: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         for msg in messages:
             try:
-                row = decode_row(msg.value)
+                rows = decode_records(msg.value)
             except SchemaError as exc:
                 poison.append((msg, exc.reason))
                 continue
+            # A batch record's events share its site and its one offset: they are applied
+            # together, in one share, with that offset as the watermark.
+            row = rows[0]
             share = by_site.get(row.site)
             if share is None:
                 if self.sites.get(row.site) is None:
                     poison.append((msg, "unknown_site"))
                     continue
                 share = by_site[row.site] = _Share(row.site, tp)
-            share.offsets.append(msg.offset)
-            share.rows.append(row)
+            share.offsets += [msg.offset] * len(rows)
+            share.rows += rows
         return by_site, poison
 
     async def _dead_letters(
@@ -344,6 +372,8 @@ class Worker:
 
     def forget(self, partition: int) -> None:
         self._lag.pop(partition, None)
+        for tp in [tp for tp in self._uncommitted if tp.partition == partition]:
+            del self._uncommitted[tp]
         for key in [k for k in self._watermarks if k[0] == partition]:
             del self._watermarks[key]
 
