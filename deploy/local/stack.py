@@ -273,6 +273,7 @@ def up(cfg: Config) -> int:
         print(f"error: {error}", file=sys.stderr)
     print(
         f"\n  demo site:  {cfg.demo_url}\n"
+        f"  dashboard:  {cfg.api_url}/dashboard/  (read token: {READ_TOKEN})\n"
         f"  counters:   curl -H 'Authorization: Bearer {READ_TOKEN}' "
         f"'{cfg.api_url}/v1/sites/demo/counters?window=5m'\n"
         f"  collector:  {cfg.collector_url}\n"
