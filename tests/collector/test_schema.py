@@ -15,6 +15,8 @@ from collector.schema import (
     SchemaError,
     corrected_time,
     decode_record,
+    decode_records,
+    encode_batch,
     encode_record,
     load_json,
     make_record,
@@ -154,4 +156,42 @@ def test_decode_record_is_tolerant_of_what_this_version_writes() -> None:
     back = decode_record(orjson.dumps(doc))
     assert (back.url, back.props, back.bot) == ("", {}, False)
     with pytest.raises(SchemaError):
-        decode_record(orjson.dumps({**doc, "v": 2}))
+        decode_record(orjson.dumps({**doc, "v": 3}))
+
+
+def test_a_batch_record_carries_every_event_of_a_key_and_reads_back_whole() -> None:
+    name, url = "ajout_🛒", "https://exemple.fr/café/🎉"
+    records = [
+        make_record(
+            schema.parse_event(ev(n=name, u=url, p={"n": i, "ok": True, "s": "✓"})),
+            site="shop",
+            visitor="v",
+            ts=i,
+            received=i + 1,
+            bot=i == 2,
+        )
+        for i in range(3)
+    ]
+    raw = encode_batch(records)
+    assert raw.count(name.encode()) == 3 and url.encode() in raw  # UTF-8 as it is
+    assert decode_records(raw) == records
+    # Version 1 records (old data, the spool's lines) read the same way, as a list of one.
+    assert decode_records(encode_record(records[0])) == records[:1]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"v": 2, "site": "s", "vid": "v", "e": []},
+        {"v": 2, "site": "s", "e": [["i", "click", "", 1, 1, 1, "u", "", "", {}, False]]},
+        {"v": 2, "site": "s", "vid": "v", "e": [["i", "click", "", 1, 1, 1, "u", "", "", {}]]},
+        {"v": 2, "site": "s", "vid": "v", "e": [["i", "nope", "", 1, 1, 1, "u", "", "", {}, 0]]},
+        {"v": 2, "site": "s", "vid": "v", "e": [["i", "click", "", "1", 1, 1, "u", "", "", {}, 0]]},
+        {"v": 2, "site": "s", "vid": "v", "e": [{"i": "x"}]},
+        {"v": 9, "site": "s"},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_damaged_batch_is_refused_whole(doc: object) -> None:
+    with pytest.raises(SchemaError):
+        decode_records(orjson.dumps(doc))
