@@ -47,6 +47,9 @@ class Ingest:
         # True from a failed produce (or a non-empty spool at start) until the spool is drained.
         self.kafka_down = False
         self.corrupt_lines = 0
+        # (segment, byte offset) of spooled lines Kafka acknowledged beyond the recorded prefix:
+        # the next replay skips them. Kept in memory only: after a crash they are resent.
+        self._acked_ahead: set[tuple[int, int]] = set()
         self._wake = asyncio.Event()
         self._replayer: asyncio.Task[None] | None = None
 
@@ -102,17 +105,48 @@ class Ingest:
         self._wake.set()
 
     async def _replay_chunk(self, chunk: Chunk) -> None:
+        """Send the chunk's lines; on a partial failure record the acknowledged prefix, so the
+        next attempt resends only what follows it (lines acknowledged beyond the prefix are
+        remembered and skipped). The only duplicate a replay can make is then a lost ack."""
         records = []
-        for line in chunk.lines:
+        sent: list[int] = []  # line index of each record sent
+        offset = chunk.start
+        for index, line in enumerate(chunk.lines):
+            here, offset = (chunk.segment, offset), offset + len(line) + 1
+            if here in self._acked_ahead:
+                continue
             try:
                 records.append(decode_record(line))
             except SchemaError as exc:
                 # Only a damaged disk writes such a line: the spool holds encode_record output.
                 self.corrupt_lines += 1
                 logger.error("spool line that is not a record skipped: %s", exc)
-        await self.producer.send_all(records)
-        await self.spool.acknowledge(chunk)
+                continue
+            sent.append(index)
+        try:
+            await self.producer.send_all(records)
+        except ProduceError as exc:
+            done = [True] * len(chunk.lines)  # skipped lines are done already
+            for index, ok in zip(sent, exc.acked, strict=True):
+                done[index] = ok
+            self.metrics.replayed += sum(exc.acked)
+            prefix = next((i for i, ok in enumerate(done) if not ok), len(done))
+            offset = chunk.start
+            for index, line in enumerate(chunk.lines):
+                if index >= prefix and done[index]:
+                    self._acked_ahead.add((chunk.segment, offset))
+                offset += len(line) + 1
+            await self._acknowledge(chunk, prefix)
+            raise
         self.metrics.replayed += len(records)
+        await self._acknowledge(chunk, len(chunk.lines))
+
+    async def _acknowledge(self, chunk: Chunk, lines: int) -> None:
+        await self.spool.acknowledge(chunk, lines)
+        end = chunk.start + sum(len(line) + 1 for line in chunk.lines[:lines])
+        self._acked_ahead = {
+            (seg, off) for seg, off in self._acked_ahead if not (seg == chunk.segment and off < end)
+        }
 
     async def _drain(self) -> None:
         """Replay the whole spool, oldest first; raises ProduceError when Kafka fails again."""
@@ -123,11 +157,20 @@ class Ingest:
                 chunk = await self.spool.take_chunk()
                 if chunk is None:
                     break
-            await self._replay_chunk(chunk)
-        if self.spool.empty and self.kafka_down:
-            # Nothing was replayed to prove it: ask the brokers before sending requests their way.
+            try:
+                await self._replay_chunk(chunk)
+            except ProduceError as exc:
+                if not any(exc.acked):
+                    raise  # no progress: back off
+                # Kafka took part of it: it is there, only slow; go on without backing off.
+        if self.kafka_down:
+            # Everything written to the spool so far is in Kafka. Appends still queued (under
+            # load there always are some) are replayed on the next pass, a few ms behind the
+            # requests that now go to Kafka again: waiting for a spool that is empty at one
+            # instant could wait as long as requests keep coming. Ask the brokers first, as
+            # nothing may have been replayed to prove they are back.
             if not await self.producer.reachable():
-                raise ProduceError("brokers unreachable", [])
+                raise ProduceError("brokers unreachable", [], [])
             self.kafka_down = False
             logger.info("spool drained: producing to Kafka again")
 

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from collector.schema import Record, encode_record, record_key
+from collector.schema import MAX_EVENTS, Record, encode_batch
 from collector.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# A batch record's bound, well under Kafka's default message size limit (1 MiB). One request's
+# events stay under it (its body is bounded); only a replay's groups are ever split.
+MAX_BATCH_BYTES: Final = 512 * 1024
+
 
 class ProduceError(Exception):
     """The broker did not acknowledge everything in time; the caller must not answer 2xx for
-    `unacked` unless it has put them somewhere safe."""
+    `unacked` unless it has put them somewhere safe. `acked[i]` says whether the i-th record
+    sent was acknowledged."""
 
-    def __init__(self, message: str, unacked: Sequence[Record]) -> None:
+    def __init__(self, message: str, records: Sequence[Record], acked: Sequence[bool]) -> None:
         super().__init__(message)
-        self.unacked = list(unacked)
+        self.acked = list(acked)
+        self.unacked = [r for r, ok in zip(records, self.acked, strict=True) if not ok]
 
 
 class EventProducer:
@@ -42,6 +51,7 @@ class EventProducer:
             enable_idempotence=True,
             compression_type=None if s.compression == "none" else s.compression,
             linger_ms=s.linger_ms,
+            max_batch_size=s.max_batch_bytes,
             # Half the bound: aiokafka may take twice this before it fails a batch, and a batch
             # that fails by itself is one we know was not written (no duplicate on replay).
             request_timeout_ms=max(1, int(s.produce_timeout_s * 500)),
@@ -69,28 +79,40 @@ class EventProducer:
         except (TimeoutError, KafkaError):
             return False
 
-    def _late(self, future: asyncio.Future[object]) -> None:
+    def _late(self, records: int, future: asyncio.Future[object]) -> None:
         if not future.cancelled() and future.exception() is None:
-            self.late_acks += 1
+            self.late_acks += records
 
     async def send_all(self, records: Sequence[Record]) -> None:
         """Send every record, then wait for all acknowledgements together, within the bound.
 
-        Queueing all sends before awaiting any lets concurrent requests share producer batches.
-        Raises ProduceError listing the records Kafka has not acknowledged.
+        The records of one key (site + visitor: one request's, usually) go as one batch record,
+        so a request costs the producer one message whatever its number of events. Queueing all
+        sends before awaiting any lets concurrent requests share producer batches.
+        Raises ProduceError saying which records Kafka has not acknowledged.
         """
         if not records:
             return
         if self._producer is None:
-            raise ProduceError("producer not started", records)
+            raise ProduceError("producer not started", records, [False] * len(records))
         topic = self._settings.topic
+        groups = _by_key(records)
+        sent: list[list[int]] = []
         futures: list[asyncio.Future[object]] = []
         try:
             async with asyncio.timeout(self._settings.produce_timeout_s):
-                for r in records:
+                partitions = len(await self._producer.partitions_for(topic))
+                for group, value in _encoded(records, groups):
+                    first = records[group[0]]
+                    key = f"{first.site}|{first.visitor}".encode()
+                    # zlib's C crc32 instead of aiokafka's pure-Python murmur2: the same job (a
+                    # key always lands on one partition) for a fraction of the time.
                     futures.append(
-                        await self._producer.send(topic, encode_record(r), key=record_key(r))
+                        await self._producer.send(
+                            topic, value, key=key, partition=zlib.crc32(key) % partitions
+                        )
                     )
+                    sent.append(group)
                 await asyncio.wait(futures)
         except (TimeoutError, KafkaError) as exc:
             error: BaseException | None = exc
@@ -98,11 +120,46 @@ class EventProducer:
             error = next((e for f in futures if (e := f.exception()) is not None), None)
             if error is None:
                 return
-        acked = [f.done() and f.exception() is None for f in futures]
-        acked += [False] * (len(records) - len(acked))  # send() itself failed part-way
-        for f in futures:
-            if not f.done():
-                f.add_done_callback(self._late)
-        unacked = [r for r, ok in zip(records, acked, strict=True) if not ok]
-        logger.warning("produce failed for %d of %d records: %r", len(unacked), len(records), error)
-        raise ProduceError(str(error), unacked)
+        acked = [False] * len(records)
+        for group, f in zip(sent, futures, strict=True):
+            if f.done() and f.exception() is None:
+                for i in group:
+                    acked[i] = True
+            elif not f.done():
+                f.add_done_callback(functools.partial(self._late, len(group)))
+        failure = ProduceError(str(error), records, acked)
+        logger.warning(
+            "produce failed for %d of %d records: %r", len(failure.unacked), len(records), error
+        )
+        raise failure
+
+
+def _by_key(records: Sequence[Record]) -> list[list[int]]:
+    """Indices of the records grouped by key, in order, each group at most MAX_EVENTS long (a
+    batch record stays far below Kafka's message size limit)."""
+    first = records[0]
+    if len(records) <= MAX_EVENTS and all(
+        r.visitor == first.visitor and r.site == first.site for r in records
+    ):
+        return [list(range(len(records)))]  # one request's events: the usual case
+    groups: dict[tuple[str, str], list[list[int]]] = {}
+    for i, r in enumerate(records):
+        chunks = groups.setdefault((r.site, r.visitor), [[]])
+        if len(chunks[-1]) == MAX_EVENTS:
+            chunks.append([])
+        chunks[-1].append(i)
+    return [chunk for chunks in groups.values() for chunk in chunks]
+
+
+def _encoded(
+    records: Sequence[Record], groups: list[list[int]]
+) -> Iterator[tuple[list[int], bytes]]:
+    """Each group as one batch record, halved until it fits MAX_BATCH_BYTES (only a replay, which
+    joins requests of one visitor, can come near it)."""
+    for group in groups:
+        value = encode_batch([records[i] for i in group])
+        if len(value) > MAX_BATCH_BYTES and len(group) > 1:
+            half = len(group) // 2
+            yield from _encoded(records, [group[:half], group[half:]])
+        else:
+            yield group, value

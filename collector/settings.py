@@ -64,6 +64,13 @@ class Settings:
     linger_ms: int = setting(
         5, "MICROCV_LINGER_MS", "How long the producer waits to fill a batch (ms)."
     )
+    max_batch_bytes: int = setting(
+        512 * 1024,
+        "MICROCV_MAX_BATCH_BYTES",
+        "Producer batch size per partition (bytes); one batch per partition is in flight at a "
+        "time, so this bounds throughput per round trip. Keep it under the broker's "
+        "message.max.bytes.",
+    )
     compression: str = setting(
         "lz4", "MICROCV_COMPRESSION", "Producer compression: lz4, zstd, gzip or none."
     )

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 SEGMENT_SUFFIX: Final = ".seg"
 DONE_SUFFIX: Final = ".done"
 # How much of a segment the replayer reads at a time.
-READ_BYTES: Final = 1 << 20
+READ_BYTES: Final = 256 << 10
 
 
 class SpoolFull(Exception):
@@ -209,10 +209,16 @@ class Spool:
         async with self._io:
             return await asyncio.to_thread(self._next_chunk)
 
-    async def acknowledge(self, chunk: Chunk) -> None:
-        """Kafka acknowledged the chunk: remember it, and delete a segment wholly done."""
+    async def acknowledge(self, chunk: Chunk, lines: int | None = None) -> None:
+        """Kafka acknowledged the chunk's first `lines` lines (all by default): remember how far,
+        and delete a segment wholly done. Only a prefix is ever recorded, so what follows it is
+        read again by the next take_chunk."""
+        count = len(chunk.lines) if lines is None else lines
+        if count <= 0:
+            return
+        end = chunk.start + sum(len(line) + 1 for line in chunk.lines[:count])
         async with self._io:
-            await asyncio.to_thread(self._mark_done, chunk)
+            await asyncio.to_thread(self._mark_done, chunk.segment, chunk.start, end, count)
 
     def _next_chunk(self) -> Chunk | None:
         while self._sealed:
@@ -232,20 +238,20 @@ class Spool:
             self._remove(segment)
         return None
 
-    def _mark_done(self, chunk: Chunk) -> None:
-        done_path = self.path / f"{chunk.segment:012d}{DONE_SUFFIX}"
+    def _mark_done(self, segment: int, start: int, end: int, lines: int) -> None:
+        done_path = self.path / f"{segment:012d}{DONE_SUFFIX}"
         tmp = done_path.with_suffix(".tmp")
         with open(tmp, "w") as f:
-            f.write(str(chunk.end))
+            f.write(str(end))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, done_path)
-        self._done[chunk.segment] = chunk.end
-        self.pending_bytes -= chunk.end - chunk.start
-        self.pending_events -= len(chunk.lines)
-        seg_path = self.path / f"{chunk.segment:012d}{SEGMENT_SUFFIX}"
-        if chunk.end >= seg_path.stat().st_size:
-            self._remove(chunk.segment)
+        self._done[segment] = end
+        self.pending_bytes -= end - start
+        self.pending_events -= lines
+        seg_path = self.path / f"{segment:012d}{SEGMENT_SUFFIX}"
+        if end >= seg_path.stat().st_size:
+            self._remove(segment)
 
     def _remove(self, segment: int) -> None:
         for suffix in (SEGMENT_SUFFIX, DONE_SUFFIX):

@@ -17,7 +17,7 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from collector.app import create_app
-from collector.schema import Record, decode_record
+from collector.schema import Record, decode_records
 from collector.settings import Settings
 from snippet.sites import Sites
 
@@ -176,4 +176,4 @@ async def read_topic(bootstrap: str, topic: str, within_s: float = 30.0) -> list
 
 
 async def read_records(bootstrap: str, topic: str) -> list[Record]:
-    return [decode_record(v) for v in await read_topic(bootstrap, topic)]
+    return [r for v in await read_topic(bootstrap, topic) for r in decode_records(v)]

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.schema import decode_record
+from collector.schema import decode_records
 from tests.collector.conftest import Collector, StartCollector, beacon, event, read_topic
 
 import services
@@ -87,8 +87,16 @@ async def test_broker_down_under_load_loses_and_doubles_nothing(
         assert m["microcv_kafka_down"] == 1 and m["microcv_events_spooled_total"] > 0
         ready = await collector.client.get("/readyz")
         assert ready.status_code == 503
+        produced_while_down = m["microcv_events_produced_total"]
         await asyncio.to_thread(own_kafka.start)
-        await asyncio.sleep(3)
+
+        async def back() -> bool:
+            return (await collector.metrics())["microcv_kafka_down"] == 0
+
+        # Under load the spool is never empty for long: the collector must go back to Kafka all
+        # the same (and not spool forever).
+        await _until(back, 120)
+        await asyncio.sleep(2)
     finally:
         stop.set()
         await asyncio.gather(*senders)
@@ -106,8 +114,9 @@ async def test_broker_down_under_load_loses_and_doubles_nothing(
         m["microcv_events_produced_total"] + m["microcv_events_spooled_total"]
     )
     assert m["microcv_events_replayed_total"] == m["microcv_events_spooled_total"]
+    assert m["microcv_events_produced_total"] > produced_while_down  # straight to Kafka again
 
-    ids = [decode_record(v).id for v in await read_topic(own_kafka.bootstrap, topic)]
+    ids = [r.id for v in await read_topic(own_kafka.bootstrap, topic) for r in decode_records(v)]
     counts = Counter(ids)
     duplicates = {i: n for i, n in counts.items() if n > 1}
     print(
@@ -118,8 +127,10 @@ async def test_broker_down_under_load_loses_and_doubles_nothing(
     )
     assert set(accepted) <= counts.keys()  # every accepted event is in Kafka
     assert len(counts) == len(set(accepted))  # and nothing else
-    # Exactly once by event id. Raw duplicates (a lost ack, a replay chunk retried after a partial
-    # failure) are reported above, not asserted: the consumers' event-id dedupe absorbs them.
+    # Exactly once by event id; a raw duplicate is only possible for an ack lost with the broker
+    # (replay records its progress per acknowledged prefix and never resends what Kafka took),
+    # and each one is accounted for by the late-ack gauge.
+    assert len(duplicates) <= m["microcv_produce_late_acks"]
 
 
 async def test_a_full_spool_answers_503_with_retry_after(

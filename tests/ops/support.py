@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from collector.schema import Record, decode_record
+from collector.schema import Record, decode_records
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,12 @@ async def read_records(
         async with asyncio.timeout(wait_s):
             while len(records) < expected:
                 batches = await consumer.getmany(timeout_ms=500)
-                records += [decode_record(m.value) for ms in batches.values() for m in ms]
+                records += [
+                    r for ms in batches.values() for m in ms for r in decode_records(m.value)
+                ]
         # Anything more than expected (a duplicate) would arrive right behind.
         batches = await consumer.getmany(timeout_ms=1000)
-        records += [decode_record(m.value) for ms in batches.values() for m in ms]
+        records += [r for ms in batches.values() for m in ms for r in decode_records(m.value)]
     except TimeoutError:
         pass
     finally:

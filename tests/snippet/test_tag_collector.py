@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from playwright.async_api import Browser
 
+from collector.schema import decode_records, encode_record
 from snippet.generator import render_loader, render_script, subresource_integrity
 from snippet.sites import Site, load_sites
 from tests.snippet.conftest import CHROMIUM, Pages
@@ -132,7 +133,13 @@ async def _records(collector: Collector, until: set[str], within: float = 30) ->
         async with asyncio.timeout(within):
             while not until <= {r["k"] for r in records}:
                 batch = await consumer.getmany(timeout_ms=500)
-                records += [orjson.loads(m.value) for ms in batch.values() for m in ms]
+                # Each event as a version 1 record's fields (Kafka carries batch records).
+                records += [
+                    orjson.loads(encode_record(r))
+                    for ms in batch.values()
+                    for m in ms
+                    for r in decode_records(m.value)
+                ]
     except TimeoutError:
         pass
     finally:
