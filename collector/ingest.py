@@ -149,14 +149,11 @@ class Ingest:
         }
 
     async def _drain(self) -> None:
-        """Replay the whole spool, oldest first; raises ProduceError when Kafka fails again."""
-        while True:
-            chunk = await self.spool.take_chunk()
-            if chunk is None:
-                await self.spool.seal()
-                chunk = await self.spool.take_chunk()
-                if chunk is None:
-                    break
+        """Replay the spool as it stands, oldest first; raises ProduceError when Kafka fails
+        again. A pass ends at the segment sealed when it began: under load, appends never stop,
+        and a pass that chased them would never end."""
+        last = await self.spool.seal()
+        while (chunk := await self.spool.take_chunk(last)) is not None:
             try:
                 await self._replay_chunk(chunk)
             except ProduceError as exc:
@@ -164,11 +161,11 @@ class Ingest:
                     raise  # no progress: back off
                 # Kafka took part of it: it is there, only slow; go on without backing off.
         if self.kafka_down:
-            # Everything written to the spool so far is in Kafka. Appends still queued (under
-            # load there always are some) are replayed on the next pass, a few ms behind the
-            # requests that now go to Kafka again: waiting for a spool that is empty at one
-            # instant could wait as long as requests keep coming. Ask the brokers first, as
-            # nothing may have been replayed to prove they are back.
+            # Everything spooled before this pass began is in Kafka. Later appends (under load
+            # there always are some) are replayed by the next pass, a little behind requests
+            # that now go to Kafka again: waiting for a spool that is empty at one instant
+            # could wait as long as requests keep coming. Ask the brokers first, as nothing
+            # may have been replayed to prove they are back.
             if not await self.producer.reachable():
                 raise ProduceError("brokers unreachable", [], [])
             self.kafka_down = False
@@ -191,4 +188,9 @@ class Ingest:
                 delay = min(delay * 2, RETRY_MAX_S)
             except OSError as exc:
                 logger.error("spool replay failed: %r", exc)
+                await asyncio.sleep(RETRY_MAX_S)
+            except Exception:
+                # The replayer must outlive anything a client library throws at it: a dead
+                # replayer would leave the collector spooling forever.
+                logger.exception("spool replay failed unexpectedly; retrying")
                 await asyncio.sleep(RETRY_MAX_S)

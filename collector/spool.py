@@ -199,15 +199,18 @@ class Spool:
 
     # -- replaying -------------------------------------------------------------------------------
 
-    async def seal(self) -> None:
-        """Close the segment being written so the replayer may read it."""
+    async def seal(self) -> int:
+        """Close the segment being written so the replayer may read it; returns the newest
+        sealed segment (-1: none), the end of a replay pass."""
         async with self._io:
             self._close_active()
+            return self._sealed[-1] if self._sealed else -1
 
-    async def take_chunk(self) -> Chunk | None:
-        """The oldest lines Kafka has not acknowledged, from the oldest sealed segment."""
+    async def take_chunk(self, upto: int | None = None) -> Chunk | None:
+        """The oldest lines Kafka has not acknowledged, from the oldest sealed segment (only
+        segments up to `upto`, when given)."""
         async with self._io:
-            return await asyncio.to_thread(self._next_chunk)
+            return await asyncio.to_thread(self._next_chunk, upto)
 
     async def acknowledge(self, chunk: Chunk, lines: int | None = None) -> None:
         """Kafka acknowledged the chunk's first `lines` lines (all by default): remember how far,
@@ -220,9 +223,11 @@ class Spool:
         async with self._io:
             await asyncio.to_thread(self._mark_done, chunk.segment, chunk.start, end, count)
 
-    def _next_chunk(self) -> Chunk | None:
+    def _next_chunk(self, upto: int | None) -> Chunk | None:
         while self._sealed:
             segment = self._sealed[0]
+            if upto is not None and segment > upto:
+                return None
             start = self._done.get(segment, 0)
             with open(self.path / f"{segment:012d}{SEGMENT_SUFFIX}", "rb") as f:
                 f.seek(start)
