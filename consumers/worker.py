@@ -426,7 +426,8 @@ class _Share:
     skip: set[str] = field(default_factory=set)  # ids Redis reported as seen
 
     def drop_upto(self, mark: int) -> None:
-        """Forget the records at or below `mark` (offsets ascend)."""
+        """Forget the events at or below `mark` (offsets ascend; a batch record's events repeat
+        its offset, so it is kept or dropped whole)."""
         if self.offsets and self.offsets[0] <= mark:
             cut = bisect.bisect_right(self.offsets, mark)
             del self.offsets[:cut], self.rows[:cut]

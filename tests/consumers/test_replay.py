@@ -271,8 +271,9 @@ async def test_a_second_worker_joins_mid_stream(
     stream = Stream(kafka, topic, seed=14)
     last = await produce(kafka.bootstrap, topic, encoded(stream.events))
     env = stream.env(stream.settings(redis_server.url), stream.sites_file(tmp_path))
-    # Slow batches, so that the rebalance lands in the middle of the stream.
-    env["MICROCV_MAX_BATCH"] = "50"
+    # Tiny batches (a Redis round trip every 5 records), so that the rebalance lands in the
+    # middle of the stream: at full speed the first worker is done before the second has joined.
+    env["MICROCV_MAX_BATCH"] = "5"
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     metrics_port = services.free_port()
     a = spawn_worker({**env, "MICROCV_WORKER_METRICS_PORT": str(metrics_port)}, logs[0])
@@ -308,6 +309,7 @@ async def test_redis_killed_and_restarted_mid_stream(
         stream = Stream(kafka, topic, seed=15)
         last = await produce(kafka.bootstrap, topic, encoded(stream.events))
         env = stream.env(stream.settings(server.url), stream.sites_file(tmp_path))
+        env["MICROCV_MAX_BATCH"] = "20"  # small batches: Redis dies in the middle of the stream
         log = tmp_path / "worker.log"
         worker = spawn_worker(env, log)
         reached = await wait_progress(client, stream.site, topic, last, 0.3, within=60)

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
-from collector.schema import Record, encode_record, record_key
+from collector.schema import Record, encode_batch, encode_record, record_key
 from consumers.keys import counter_fields
 from consumers.settings import Settings
 from consumers.store import read_counters
@@ -119,6 +119,40 @@ async def test_counts_equal_what_was_sent_and_a_full_replay_changes_nothing(
     # The watermarks in Redis must turn the whole replay into a no-op.
     again = settings_for(kafka, redis_server.url, topic)
     replay = await run_burst(again, sites)
+    assert replay.applied == 0
+    assert await window_counts(redis, site_id) == expected
+
+
+async def test_batch_records_count_every_event_once_and_replay_whole(
+    kafka: services.KafkaServer,
+    redis_server: services.RedisServer,
+    redis: Redis,
+    topic: str,
+    sites: Sites,
+    site_id: str,
+) -> None:
+    # What the collector writes: one version 2 record per visitor and request, several events
+    # sharing one offset; some of them retried inside later batch records.
+    records = make_records(site_id, 2000, seed=4)
+    by_visitor: dict[str, list[Record]] = {}
+    for r in records:
+        by_visitor.setdefault(r.visitor, []).append(r)
+    values = []
+    for group in by_visitor.values():
+        values += [
+            (record_key(group[0]), encode_batch(group[i : i + 7])) for i in range(0, len(group), 7)
+        ]
+    values += [(record_key(r), encode_batch([r, r])) for r in records[:30]]  # 60 duplicates
+    await produce(kafka.bootstrap, topic, values)
+    settings = Settings(
+        **{**settings_for(kafka, redis_server.url, topic).__dict__, "max_batch": 40}
+    )
+    worker = await run_burst(settings, sites)
+    assert (worker.applied, worker.duplicates) == (2000, 60)
+    expected = truth(records)
+    assert await window_counts(redis, site_id) == expected
+
+    replay = await run_burst(settings_for(kafka, redis_server.url, topic), sites)
     assert replay.applied == 0
     assert await window_counts(redis, site_id) == expected
 
