@@ -147,6 +147,10 @@ def _gauges(metrics: Metrics, ingest: Ingest, salts: DailySalts) -> None:
                 "topic that the consumers' event-id dedupe drops.",
                 lambda: producer.late_acks,
             ),
+            "microcv_producers_replaced": (
+                "Kafka producers replaced after a sequence error left them failing every send.",
+                lambda: producer.replaced,
+            ),
             "microcv_visitor_salt_fallbacks": (
                 "Daily salts made locally because Redis did not answer.",
                 lambda: salts.fallbacks,

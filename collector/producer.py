@@ -10,12 +10,23 @@ from collections.abc import Iterator, Sequence
 from typing import Final
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from collector.schema import MAX_EVENTS, Record, encode_batch
 from collector.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Errors after which aiokafka's idempotent producer stays broken: its sequence numbers no longer
+# match the broker's (seen after a broker restart) and it never asks for a new producer id, so
+# every later send fails the same way (aiokafka issue #1017). Only a new producer recovers.
+WEDGED: Final = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
 
 # A batch record's bound, well under Kafka's default message size limit (1 MiB). One request's
 # events stay under it (its body is bounded); only a replay's groups are ever split.
@@ -37,6 +48,8 @@ class EventProducer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._replacing: asyncio.Task[None] | None = None
+        self.replaced = 0
         # Records given up on (spooled) that Kafka acknowledged later all the same: each is a
         # duplicate in the topic that the consumers' event-id dedupe absorbs.
         self.late_acks = 0
@@ -44,6 +57,9 @@ class EventProducer:
     async def start(self) -> None:
         if self._producer is not None:
             return
+        self._producer = await self._new_producer()
+
+    async def _new_producer(self) -> AIOKafkaProducer:
         s = self._settings
         producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap,
@@ -62,12 +78,45 @@ class EventProducer:
         except BaseException:
             await producer.stop()
             raise
-        self._producer = producer
+        return producer
 
     async def stop(self) -> None:
+        replacing, self._replacing = self._replacing, None
+        if replacing is not None:
+            replacing.cancel()
+            await asyncio.gather(replacing, return_exceptions=True)
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
+
+    def _replace(self, wedged: AIOKafkaProducer) -> None:
+        """Swap in a new producer (a new producer id) once for a wedged one, in the background:
+        the failing request is answered from the spool meanwhile, and later ones use the new
+        producer as soon as it is up."""
+        if self._replacing is not None or self._producer is not wedged:
+            return
+        self._replacing = asyncio.create_task(self._replace_now(wedged))
+
+    async def _replace_now(self, wedged: AIOKafkaProducer) -> None:
+        delay = 0.5
+        try:
+            while self._producer is wedged:
+                try:
+                    fresh = await self._new_producer()
+                except (TimeoutError, KafkaError) as exc:
+                    logger.warning("new producer failed (%r); retrying in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                self._producer = fresh
+                self.replaced += 1
+                logger.warning("replaced a producer wedged by a sequence error")
+            try:
+                await wedged.stop()
+            except KafkaError as exc:
+                logger.info("stopping the wedged producer: %r", exc)
+        finally:
+            self._replacing = None
 
     async def reachable(self) -> bool:
         """Whether the brokers answer a metadata request within the bound."""
@@ -93,7 +142,8 @@ class EventProducer:
         """
         if not records:
             return
-        if self._producer is None:
+        producer = self._producer
+        if producer is None:
             raise ProduceError("producer not started", records, [False] * len(records))
         topic = self._settings.topic
         groups = _by_key(records)
@@ -101,14 +151,14 @@ class EventProducer:
         futures: list[asyncio.Future[object]] = []
         try:
             async with asyncio.timeout(self._settings.produce_timeout_s):
-                partitions = len(await self._producer.partitions_for(topic))
+                partitions = len(await producer.partitions_for(topic))
                 for group, value in _encoded(records, groups):
                     first = records[group[0]]
                     key = f"{first.site}|{first.visitor}".encode()
                     # zlib's C crc32 instead of aiokafka's pure-Python murmur2: the same job (a
                     # key always lands on one partition) for a fraction of the time.
                     futures.append(
-                        await self._producer.send(
+                        await producer.send(
                             topic, value, key=key, partition=zlib.crc32(key) % partitions
                         )
                     )
@@ -120,6 +170,10 @@ class EventProducer:
             error = next((e for f in futures if (e := f.exception()) is not None), None)
             if error is None:
                 return
+        if isinstance(error, WEDGED) or any(
+            f.done() and not f.cancelled() and isinstance(f.exception(), WEDGED) for f in futures
+        ):
+            self._replace(producer)
         acked = [False] * len(records)
         for group, f in zip(sent, futures, strict=True):
             if f.done() and f.exception() is None:

@@ -22,20 +22,7 @@ def drill_infra() -> Iterator[Infra]:
         yield run
 
 
-# Found by these drills (docs/reliability.md): after a broker restart the collector's idempotent
-# producer can be left failing every send with OutOfOrderSequenceNumber, so what it spooled during
-# the outage stays in the spool until the collector restarts. Always with a full spool, sometimes
-# without. Not strict: these pass again as soon as the collector replaces a wedged producer.
-WEDGED_PRODUCER = pytest.mark.xfail(
-    strict=False, reason="collector producer wedged by OutOfOrderSequenceNumber after restart"
-)
-CASES = [
-    pytest.param(name, marks=WEDGED_PRODUCER) if name in ("kafka-stopped", "spool-full") else name
-    for name in scenarios.DRILLS
-]
-
-
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", scenarios.DRILLS)
 async def test_drill(drill_infra: Infra, name: str) -> None:
     outcome = await scenarios.run(drill_infra, name, outage_s=10)
     tally = outcome.tally
