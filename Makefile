@@ -62,10 +62,14 @@ config-docs: venv
 
 # The tag (snippet/src -> snippet/dist, with terser from package-lock.json; Node at build time
 # only) and its gzip -9 size per variant.
-.PHONY: tag tag-size
+.PHONY: tag tag-size demo-tag
 tag:
 	npm ci --no-audit --no-fund --silent
 	node snippet/build.mjs
 
 tag-size: venv
 	$(PY) -m snippet.size
+
+# Re-paste the freshly rendered tag into the demo shop's pages (a test checks it is not stale).
+demo-tag: venv
+	$(PY) -m snippet --sites deploy/sites.toml --site demo --paste-into deploy/demo --out deploy/demo
