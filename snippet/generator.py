@@ -107,6 +107,13 @@ TAG_OPTIONS: Final[dict[str, tuple[Check, str, Any]]] = {
     "scroll_max": (_bool, "true or false", True),
 }
 
+# The configuration reference (consumers/ops/catalog.py) collects every module's SITE_KEYS; the tag
+# options are declared from TAG_OPTIONS so the two cannot drift.
+SITE_KEYS: Final = {
+    f"tag.{name}": f"{expected}; default {json.dumps(default)}."
+    for name, (_, expected, default) in TAG_OPTIONS.items()
+}
+
 # Feature switch -> the module it ships.
 _SWITCHES: Final = {
     "spa": "spa",
