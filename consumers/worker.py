@@ -379,26 +379,29 @@ class Worker:
 
     async def resume_from_redis(self, assigned: Sequence[TopicPartition]) -> None:
         """Seek each partition to the lowest watermark + 1 of its sites."""
-        if self._store is None or self._consumer is None:
+        # Locals: stop() may clear the attributes while this awaits (a worker stopped right
+        # after start, during its first rebalance); the objects themselves stay usable.
+        store, consumer = self._store, self._consumer
+        if store is None or consumer is None:
             return  # stopped meanwhile
         site_ids = [site.id for site in self.sites]
         for tp in assigned:
-            marks = await self._store.watermarks(site_ids, tp.partition)
+            marks = await store.watermarks(site_ids, tp.partition)
             missing = [s for s, m in marks.items() if m is None]
             if missing:
                 # A site with no watermark yet gets one just below where the group stands, so
                 # its first real write can never be lost behind another site's.
-                committed = await self._consumer.committed(tp)
+                committed = await consumer.committed(tp)
                 if committed is None:
-                    committed = (await self._consumer.beginning_offsets([tp]))[tp]
-                await self._store.set_watermarks(
+                    committed = (await consumer.beginning_offsets([tp]))[tp]
+                await store.set_watermarks(
                     dict.fromkeys(missing, committed - 1), tp.partition, only_new=True
                 )
-                marks = await self._store.watermarks(site_ids, tp.partition)
+                marks = await store.watermarks(site_ids, tp.partition)
             for site, mark in marks.items():
                 self._watermarks[(tp.partition, site)] = -1 if mark is None else mark
             position = min((m for m in marks.values() if m is not None), default=-1) + 1
-            self._consumer.seek(tp, position)
+            consumer.seek(tp, position)
             logger.info("partition %d resumes at offset %d", tp.partition, position)
         self._resumed = True
 
