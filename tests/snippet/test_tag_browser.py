@@ -34,8 +34,6 @@ SLOW_SITE = Site(
     id="demo", domains=("127.0.0.1",), tag={"flush_ms": 60_000, "allow_webdriver": True}
 )
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian Chromium")
-
 
 class _Handler(SimpleHTTPRequestHandler):
     """Static files, plus a stand-in collector that keeps what is POSTed to it."""

@@ -3,14 +3,11 @@ downloads and outbound links."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.snippet.conftest import CHROMIUM, Pages, Visit
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian Chromium")
+from tests.snippet.conftest import Pages, Visit
 
 # Every link stays on the page: these tests are about events, not navigation.
 STAY = "<script>document.addEventListener('click', e => e.preventDefault())</script>"

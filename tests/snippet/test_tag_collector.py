@@ -23,11 +23,9 @@ from playwright.async_api import Browser
 from collector.schema import decode_records, encode_record
 from snippet.generator import render_loader, render_script, subresource_integrity
 from snippet.sites import Site, load_sites
-from tests.snippet.conftest import CHROMIUM, Pages
+from tests.snippet.conftest import Pages
 
 import services
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian Chromium")
 
 REPO = Path(__file__).resolve().parents[2]
 DESKTOP_CHROME = (

@@ -3,15 +3,9 @@ large batches at page hide, a stalled collector, strict CSP, capped values, vari
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from snippet.generator import render_inline
 from snippet.sites import Site
-from tests.snippet.conftest import CHROMIUM, Pages, Visit
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian Chromium")
+from tests.snippet.conftest import Pages, Visit
 
 SLOW = {"flush_ms": 60_000, "batch_size": 100}
 

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from tests.snippet.conftest import CHROMIUM, Pages, Visit
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian Chromium")
+from tests.snippet.conftest import Pages, Visit
 
 LONG = "<div style='height:4000px'>long</div>"
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.snippet.conftest import CHROMIUM, Pages, Visit
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian Chromium")
+from tests.snippet.conftest import Pages, Visit
 
 
 async def test_history_navigations_are_one_pageview_each(visit: Visit, pages: Pages) -> None:
