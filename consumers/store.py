@@ -192,9 +192,11 @@ def _text(value: bytes | str) -> str:
 def parse_window(window: str) -> int:
     """'5m', '1h', '24h', '7d' -> minutes. Raises ValueError for anything else."""
     units = {"m": 1, "h": 60, "d": 1440}
-    if len(window) < 2 or window[-1] not in units or not window[:-1].isdigit():
+    count = window[:-1]
+    # isascii: str.isdigit also accepts other scripts' digits (fullwidth ones), which are no window.
+    if len(window) < 2 or window[-1] not in units or not (count.isascii() and count.isdigit()):
         raise ValueError("a window is a number followed by m, h or d, e.g. 5m, 1h, 24h, 7d")
-    minutes = int(window[:-1]) * units[window[-1]]
+    minutes = int(count) * units[window[-1]]
     if not 1 <= minutes <= 400 * 1440:
         raise ValueError("a window is between 1m and 400d")
     return minutes

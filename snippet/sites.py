@@ -84,6 +84,13 @@ def parse_sites(data: Mapping[str, Any]) -> Sites:
             or not all(isinstance(d, str) and d for d in domains)
         ):
             raise SitesConfigError(f"{where}.domains: a non-empty list of host names is required")
+        # A URL or a host:port here could never equal an Origin's host name: say so now.
+        for d in domains:
+            if any(c in d for c in "/:@ ") or d.strip(".") == "":
+                raise SitesConfigError(
+                    f"{where}.domains: {d!r} is not a host name (write shop.example.com, "
+                    "without scheme, port or path)"
+                )
         tokens = raw.get("read_tokens", [])
         if not isinstance(tokens, list) or not all(isinstance(t, str) and t for t in tokens):
             raise SitesConfigError(f"{where}.read_tokens: a list of non-empty strings")

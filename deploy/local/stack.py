@@ -276,7 +276,7 @@ def up(cfg: Config) -> int:
         f"  dashboard:  {cfg.api_url}/dashboard/  (read token: {READ_TOKEN})\n"
         f"  counters:   curl -H 'Authorization: Bearer {READ_TOKEN}' "
         f"'{cfg.api_url}/v1/sites/demo/counters?window=5m'\n"
-        f"  collector:  {cfg.collector_url}\n"
+        f"  collector:  {cfg.collector_url}/v1/collect (POST beacons; GET /healthz, /metrics)\n"
         f"  logs:       {cfg.home / 'logs'}\n"
         f"  make down to stop ({'some services failed, see above' if errors else 'all up'})"
     )

@@ -137,6 +137,7 @@ async def test_unknown_site_is_404(api: httpx.AsyncClient) -> None:
     ("query", "reason"),
     [
         ("window=5x", "bad_window"),
+        ("window=%EF%BC%95m", "bad_window"),  # a fullwidth digit is a digit to str.isdigit
         ("window=0m", "bad_window"),
         ("window=401d", "bad_window"),
         ("window=5m&from=1", "bad_range"),

@@ -34,6 +34,10 @@ def test_the_example_and_the_demo_configs_are_valid(capsys: pytest.CaptureFixtur
     [
         ("[sites.a\n", "not valid TOML"),
         ("[sites.a]\nread_tokens = ['t']\n", "[sites.a].domains: a non-empty list of host names"),
+        (
+            "[sites.a]\ndomains = ['https://a.example/']\n",
+            "[sites.a].domains: 'https://a.example/' is not a host name",
+        ),
         ("[sites.A]\ndomains = ['a.example']\n", "[sites.A]: a site id is 1-64 characters"),
         (
             "[sites.a]\ndomains = ['a.example']\nread_token = ['t']\n",
