@@ -147,6 +147,11 @@ def _gauges(metrics: Metrics, ingest: Ingest, salts: DailySalts) -> None:
                 "topic that the consumers' event-id dedupe drops.",
                 lambda: producer.late_acks,
             ),
+            "microcv_spool_late_ack_skips": (
+                "Spooled events the replayer skipped because Kafka acknowledged their first send "
+                "late: spooled = replayed + these, once the spool is drained.",
+                lambda: ingest.late_ack_skips,
+            ),
             "microcv_producers_replaced": (
                 "Kafka producers replaced after a sequence error left them failing every send.",
                 lambda: producer.replaced,

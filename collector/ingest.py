@@ -39,6 +39,11 @@ class Unavailable(Exception):
         self.retry_after = RETRY_AFTER_S
 
 
+# How long a replay pass waits for in-flight sends of failed requests to settle (see
+# Ingest._settle_late_sends); past it, a late acknowledgement can still make a duplicate.
+LATE_SETTLE_S = 15.0
+
+
 class Ingest:
     def __init__(self, producer: EventProducer, spool: Spool, metrics: Metrics) -> None:
         self.producer = producer
@@ -47,6 +52,7 @@ class Ingest:
         # True from a failed produce (or a non-empty spool at start) until the spool is drained.
         self.kafka_down = False
         self.corrupt_lines = 0
+        self.late_ack_skips = 0
         # (segment, byte offset) of spooled lines Kafka acknowledged beyond the recorded prefix:
         # the next replay skips them. Kept in memory only: after a crash they are resent.
         self._acked_ahead: set[tuple[int, int]] = set()
@@ -116,12 +122,16 @@ class Ingest:
             if here in self._acked_ahead:
                 continue
             try:
-                records.append(decode_record(line))
+                record = decode_record(line)
             except SchemaError as exc:
                 # Only a damaged disk writes such a line: the spool holds encode_record output.
                 self.corrupt_lines += 1
                 logger.error("spool line that is not a record skipped: %s", exc)
                 continue
+            if (record.site, record.id) in self.producer.late_acked:
+                self.late_ack_skips += 1
+                continue  # Kafka took it after all, after its request was answered from here
+            records.append(record)
             sent.append(index)
         try:
             await self.producer.send_all(records)
@@ -152,6 +162,7 @@ class Ingest:
         """Replay the spool as it stands, oldest first; raises ProduceError when Kafka fails
         again. A pass ends at the segment sealed when it began: under load, appends never stop,
         and a pass that chased them would never end."""
+        await self._settle_late_sends()
         last = await self.spool.seal()
         while (chunk := await self.spool.take_chunk(last)) is not None:
             try:
@@ -170,6 +181,11 @@ class Ingest:
                 raise ProduceError("brokers unreachable", [], [])
             self.kafka_down = False
             logger.info("spool drained: producing to Kafka again")
+
+    async def _settle_late_sends(self) -> None:
+        """Wait, boundedly, for sends given up on to succeed or fail: one that succeeds puts its
+        events in Kafka, and replaying them before that is known would write them twice."""
+        await self.producer.settle_late(LATE_SETTLE_S)
 
     async def _replay_loop(self) -> None:
         delay = RETRY_MIN_S

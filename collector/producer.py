@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 # every later send fails the same way (aiokafka issue #1017). Only a new producer recovers.
 WEDGED: Final = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
 
+# How many late-acknowledged event ids are remembered for the replayer to skip.
+MAX_LATE_IDS: Final = 200_000
+
 # A batch record's bound, well under Kafka's default message size limit (1 MiB). One request's
 # events stay under it (its body is bounded); only a replay's groups are ever split.
 MAX_BATCH_BYTES: Final = 512 * 1024
@@ -53,6 +56,11 @@ class EventProducer:
         # Records given up on (spooled) that Kafka acknowledged later all the same: each is a
         # duplicate in the topic that the consumers' event-id dedupe absorbs.
         self.late_acks = 0
+        # Sends given up on but still in flight, and the (site, event id) of those Kafka took
+        # late: the spool replayer waits for the first to settle and skips the second, so a
+        # late acknowledgement does not become a duplicate. Bounded: oldest ids leave first.
+        self._in_flight_late: set[asyncio.Future[object]] = set()
+        self.late_acked: dict[tuple[str, str], None] = {}
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -128,9 +136,18 @@ class EventProducer:
         except (TimeoutError, KafkaError):
             return False
 
-    def _late(self, records: int, future: asyncio.Future[object]) -> None:
+    async def settle_late(self, within: float) -> None:
+        """Wait up to `within` s for the sends given up on to succeed or fail."""
+        if self._in_flight_late:
+            await asyncio.wait(set(self._in_flight_late), timeout=within)
+
+    def _late(self, ids: list[tuple[str, str]], future: asyncio.Future[object]) -> None:
+        self._in_flight_late.discard(future)
         if not future.cancelled() and future.exception() is None:
-            self.late_acks += records
+            self.late_acks += len(ids)
+            self.late_acked.update(dict.fromkeys(ids))
+            while len(self.late_acked) > MAX_LATE_IDS:
+                del self.late_acked[next(iter(self.late_acked))]
 
     async def send_all(self, records: Sequence[Record]) -> None:
         """Send every record, then wait for all acknowledgements together, within the bound.
@@ -180,7 +197,9 @@ class EventProducer:
                 for i in group:
                     acked[i] = True
             elif not f.done():
-                f.add_done_callback(functools.partial(self._late, len(group)))
+                self._in_flight_late.add(f)
+                ids = [(records[i].site, records[i].id) for i in group]
+                f.add_done_callback(functools.partial(self._late, ids))
         failure = ProduceError(str(error), records, acked)
         logger.warning(
             "produce failed for %d of %d records: %r", len(failure.unacked), len(records), error
