@@ -19,15 +19,7 @@ import services
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.KafkaServer]:
-    libs = services.ensure_kafka_libs()
-    root = tmp_path_factory.mktemp("kafka")
-    server = services.KafkaServer(
-        port=services.free_port(),
-        controller_port=services.free_port(),
-        data_dir=root / "data",
-        libs=libs,
-        log_path=root / "kafka.log",
-    )
+    server = services.KafkaServer.on_free_ports(tmp_path_factory.mktemp("kafka"))
     server.start()
     try:
         yield server

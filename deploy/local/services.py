@@ -12,6 +12,7 @@ the Kafka jars (what `make test` needs before pytest starts).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import fcntl
@@ -27,7 +28,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from processes import (
     HOST,
@@ -182,8 +183,57 @@ def _cluster_id() -> str:
             return cid
 
 
-class KafkaServer:
+class _ChildServer(abc.ABC):
+    """What Kafka and Redis share: one child process, stopped cleanly or killed, restartable."""
+
+    stop_grace: float = 15.0
+    start_timeout: float = 30.0
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @abc.abstractmethod
+    def start(self, timeout: float | None = None) -> float:
+        """Start the server and wait until it answers; each server says how. Returns seconds."""
+
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM, SIGKILL after `timeout` s (default `stop_grace`). Safe to repeat."""
+        if self._proc is not None:
+            grace = self.stop_grace if timeout is None else timeout
+            terminate(self._proc.pid, grace, self._proc)
+            self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (for failure drills)."""
+        if self._proc is not None:
+            terminate(self._proc.pid, 0, self._proc, first=signal.SIGKILL)
+            self._proc = None
+
+    def restart(self, timeout: float | None = None) -> float:
+        self.stop()
+        return self.start(timeout)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class KafkaServer(_ChildServer):
     """A single-node KRaft Kafka (broker and controller in one JVM) on 127.0.0.1."""
+
+    stop_grace = 30.0
+    start_timeout = 60.0
 
     marker = "kafka.Kafka"
 
@@ -204,19 +254,18 @@ class KafkaServer:
         self.log_path = log_path
         self.partitions = partitions
         self.heap = heap
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__()
+
+    @classmethod
+    def on_free_ports(cls, root: Path) -> KafkaServer:
+        """A broker of its own for a test or a drill: free ports, data and log under `root`."""
+        return cls(
+            free_port(), free_port(), root / "kafka", ensure_kafka_libs(), root / "kafka.log"
+        )
 
     @property
     def bootstrap(self) -> str:
         return f"{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [
@@ -246,7 +295,8 @@ class KafkaServer:
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         return path
 
-    def start(self, timeout: float = 60.0) -> float:
+    def start(self, timeout: float | None = None) -> float:
+        timeout = self.start_timeout if timeout is None else timeout
         """Format the storage on first start, launch the broker, wait until it serves metadata.
 
         Returns the seconds the broker took to become ready.
@@ -280,29 +330,6 @@ class KafkaServer:
         except BaseException:
             self.kill()
             raise
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Shut the broker down cleanly (SIGTERM), SIGKILL after `timeout` s. Safe to repeat."""
-        if self._proc is not None:
-            terminate(self._proc.pid, timeout, self._proc)
-            self._proc = None
-
-    def kill(self) -> None:
-        """SIGKILL the broker, as a crash would (for failure drills)."""
-        if self._proc is not None:
-            terminate(self._proc.pid, 0, self._proc, first=signal.SIGKILL)
-            self._proc = None
-
-    def restart(self, timeout: float = 60.0) -> float:
-        self.stop()
-        return self.start(timeout)
-
-    def __enter__(self) -> KafkaServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 async def create_topic_async(
@@ -357,7 +384,7 @@ def _redis_ping(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(_ChildServer):
     """redis-server on 127.0.0.1 with an append-only file fsynced every second, no RDB snapshots."""
 
     marker = "redis-server"
@@ -366,19 +393,11 @@ class RedisServer:
         self.port = port
         self.data_dir = data_dir
         self.log_path = log_path
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__()
 
     @property
     def url(self) -> str:
         return f"redis://{HOST}:{self.port}/0"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def argv(self) -> list[str]:
         return [
@@ -388,7 +407,8 @@ class RedisServer:
             "--daemonize", "no", "--protected-mode", "no",
         ]  # fmt: skip
 
-    def start(self, timeout: float = 30.0) -> float:
+    def start(self, timeout: float | None = None) -> float:
+        timeout = self.start_timeout if timeout is None else timeout
         if self.running:
             return 0.0
         if port_open(self.port):
@@ -407,29 +427,6 @@ class RedisServer:
         except BaseException:
             self.kill()
             raise
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM (Redis flushes its AOF), SIGKILL after `timeout` s. Safe to repeat."""
-        if self._proc is not None:
-            terminate(self._proc.pid, timeout, self._proc)
-            self._proc = None
-
-    def kill(self) -> None:
-        """SIGKILL: up to the last second of writes may be lost, as in a crash."""
-        if self._proc is not None:
-            terminate(self._proc.pid, 0, self._proc, first=signal.SIGKILL)
-            self._proc = None
-
-    def restart(self, timeout: float = 30.0) -> float:
-        self.stop()
-        return self.start(timeout)
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: Sequence[str]) -> int:

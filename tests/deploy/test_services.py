@@ -15,13 +15,7 @@ import services
 
 @pytest.fixture
 def kafka(tmp_path: Path) -> Iterator[services.KafkaServer]:
-    server = services.KafkaServer(
-        services.free_port(),
-        services.free_port(),
-        tmp_path / "kafka",
-        services.ensure_kafka_libs(),
-        tmp_path / "kafka.log",
-    )
+    server = services.KafkaServer.on_free_ports(tmp_path)
     server.start()
     try:
         yield server
