@@ -1,6 +1,7 @@
 """Read access: each site's Bearer read tokens from the sites config.
 
-A missing token is 401, a token the site does not list is 403; either way no data is read.
+A missing token (or another scheme, e.g. Basic) is 401 with a `WWW-Authenticate: Bearer`
+challenge, a token the site does not list is 403; either way no data is read.
 Site ids are public (every page's tag carries one), so an unknown site may say so with 404.
 """
 
@@ -20,8 +21,9 @@ def _token(request: Request) -> str | None:
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
+    # Another scheme is no Bearer token at all: the client should be told which one to use.
     if scheme.lower() != "bearer":
-        return ""
+        return None
     return token.strip()
 
 
@@ -32,7 +34,12 @@ def authorize(request: Request) -> Site:
         raise ApiError(404, "unknown_site", "no site with this id in the sites config")
     token = _token(request)
     if token is None:
-        raise ApiError(401, "missing_token", "send Authorization: Bearer <read token>")
+        raise ApiError(
+            401,
+            "missing_token",
+            "send Authorization: Bearer <read token>",
+            headers={"WWW-Authenticate": 'Bearer realm="microcv"'},
+        )
     # Compare against every token, so the time taken does not tell which one nearly matched.
     matches = [hmac.compare_digest(token.encode(), t.encode()) for t in site.read_tokens]
     if not token or not any(matches):

@@ -20,22 +20,28 @@ logger = logging.getLogger(__name__)
 class ApiError(Exception):
     """A request the API refuses: `status` and a stable `reason` (a metric label)."""
 
-    def __init__(self, status: int, reason: str, detail: str = "") -> None:
+    def __init__(
+        self, status: int, reason: str, detail: str = "", headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"{status} {reason}: {detail}")
         self.status = status
         self.reason = reason
         self.detail = detail
+        self.headers = headers
 
 
-def error_response(status: int, reason: str, detail: str = "") -> JSONResponse:
-    headers = {"Retry-After": "1"} if status == 503 else None
+def error_response(
+    status: int, reason: str, detail: str = "", headers: dict[str, str] | None = None
+) -> JSONResponse:
+    if status == 503:
+        headers = {**(headers or {}), "Retry-After": "1"}
     return JSONResponse({"error": reason, "detail": detail}, status_code=status, headers=headers)
 
 
 async def api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     state_of(request)["metrics"].refuse(exc.reason)
-    return error_response(exc.status, exc.reason, exc.detail)
+    return error_response(exc.status, exc.reason, exc.detail, exc.headers)
 
 
 async def store_unavailable(request: Request, exc: Exception) -> Response:

@@ -65,7 +65,8 @@ def span_of(request: Request) -> Span:
     if start is None:
         if end is not None:
             raise ApiError(400, "bad_range", "`to` needs `from`")
-        window = window or DEFAULT_WINDOW
+        # Only a missing `window` means the default: `window=` is a mistake worth telling.
+        window = DEFAULT_WINDOW if window is None else window
         try:
             first, last = window_range(parse_window(window), now * 60_000)
         except ValueError as exc:

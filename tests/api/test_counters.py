@@ -109,7 +109,7 @@ def test_a_name_from_page_markup_never_runs_as_a_spreadsheet_formula() -> None:
         ({}, 401, "missing_token"),
         ({"Authorization": "Bearer wrong"}, 403, "bad_token"),
         ({"Authorization": "Bearer"}, 403, "bad_token"),
-        ({"Authorization": "Basic cmVhZC10b2tlbg=="}, 403, "bad_token"),
+        ({"Authorization": "Basic cmVhZC10b2tlbg=="}, 401, "missing_token"),
     ],
 )
 async def test_no_data_without_the_sites_read_token(
@@ -126,6 +126,8 @@ async def test_no_data_without_the_sites_read_token(
         assert resp.status_code == status
         assert resp.json()["error"] == reason
         assert "pageview" not in resp.text
+        # RFC 9110: a 401 names the scheme to use.
+        assert (resp.headers.get("www-authenticate") == 'Bearer realm="microcv"') == (status == 401)
 
 
 async def test_unknown_site_is_404(api: httpx.AsyncClient) -> None:
@@ -140,6 +142,7 @@ async def test_unknown_site_is_404(api: httpx.AsyncClient) -> None:
         ("window=%EF%BC%95m", "bad_window"),  # a fullwidth digit is a digit to str.isdigit
         ("window=0m", "bad_window"),
         ("window=401d", "bad_window"),
+        ("window=", "bad_window"),
         ("window=5m&from=1", "bad_range"),
         ("from=abc", "bad_from"),
         ("to=1", "bad_range"),
