@@ -196,6 +196,9 @@ def _conversion(name: str, raw: Any, where: str) -> Conversion:
         isinstance(min_depth, bool) or not isinstance(min_depth, int) or not 0 < min_depth <= 100
     ):
         raise SitesConfigError(f"{where}.min_depth: a scroll percentage, 1-100")
+    # On any other kind the rule would silently match only events named like a number.
+    if min_depth is not None and kinds != ("scroll",):
+        raise SitesConfigError(f'{where}.min_depth: only for kind = "scroll" (the milestone)')
     props = _table(rule.get("props", {}), f"{where}.props")
     for key, value in props.items():
         if not isinstance(value, str | int | float | bool):

@@ -51,6 +51,10 @@ def test_props_must_all_be_equal() -> None:
             {"conversions": {"a": {"kind": "scroll", "min_depth": 120}}},
             "conversions.a.min_depth: a scroll percentage",
         ),
+        (
+            {"conversions": {"a": {"kind": "click", "min_depth": 50}}},
+            'conversions.a.min_depth: only for kind = "scroll"',
+        ),
         ({"conversions": {"a": {"kind": "pageview", "path": "blog"}}}, "conversions.a.path"),
         (
             {"conversions": {"a": {"kind": "click"}}, "funnels": {"f": {"steps": ["a", "b"]}}},
