@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from collector.schema import encode_record, make_record, parse_beacon, record_key
+from collector.schema import encode_batch, make_record, parse_beacon, record_key
 
 KINDS = (
     {"k": "click", "n": "add_to_cart", "p": {"sku": "MUG-1", "price": 12}},
@@ -17,12 +17,15 @@ KINDS = (
     {"k": "pageview"},
     {"k": "download", "n": "whitepaper.pdf"},
 )
+# Events per request, taken in turn: the two beacon sizes bench/beacon.lua sends.
+SIZES = (1, 10)
 
 
-def beacon(site: str, ids: list[str], *, now_ms: int, named: bool = False) -> bytes:
-    """A beacon as the tag sends it, one event per id; `named`: custom events named by their id."""
+def beacon(site: str, ids: list[str], *, now_ms: int, named: bool = False, first: int = 0) -> bytes:
+    """A beacon as the tag sends it, one event per id; `named`: custom events named by their id.
+    Event j is of kind KINDS[(first + j) % 4]."""
     events = []
-    for n, event_id in enumerate(ids):
+    for n, event_id in enumerate(ids, start=first):
         body = {"k": "custom", "n": event_id} if named else KINDS[n % len(KINDS)]
         events.append(
             {"i": event_id, **body, "ts": now_ms - 200, "u": "https://shop.example.com/p/mug"}
@@ -30,22 +33,30 @@ def beacon(site: str, ids: list[str], *, now_ms: int, named: bool = False) -> by
     return orjson.dumps({"v": 1, "s": site, "t": now_ms, "e": events})
 
 
-def kafka_values(site: str, n: int, visitors: int = 5000) -> Iterator[tuple[bytes, bytes]]:
-    """`n` (key, value) pairs as the collector produces them, ten events per parsed beacon."""
+def kafka_values(
+    site: str, events: int, visitors: int = 5000, sizes: tuple[int, ...] = SIZES
+) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) pairs as the collector produces them: one version 2 batch record per request
+    (a request's events share one key), requests of `sizes` events in turn, `events` in all."""
     run = uuid.uuid4().hex[:8]
     now = int(time.time() * 1000)
-    for start in range(0, n, 10):
-        ids = [f"{run}-{i}" for i in range(start, min(n, start + 10))]
-        parsed = parse_beacon(beacon(site, ids, now_ms=now))
-        visitor = f"{start % visitors:016x}"
-        for event in parsed.events:
-            record = make_record(
-                event, site=site, visitor=visitor, ts=event.ts, received=now, bot=False
-            )
-            yield record_key(record), encode_record(record)
+    made = request = 0
+    while made < events:
+        size = min(sizes[request % len(sizes)], events - made)
+        ids = [f"{run}-{i}" for i in range(made, made + size)]
+        parsed = parse_beacon(beacon(site, ids, now_ms=now, first=request))
+        visitor = f"{request % visitors:016x}"
+        batch = [
+            make_record(event, site=site, visitor=visitor, ts=event.ts, received=now, bot=False)
+            for event in parsed.events
+        ]
+        yield record_key(batch[0]), encode_batch(batch)
+        made += size
+        request += 1
 
 
 async def produce(bootstrap: str, topic: str, values: Iterator[tuple[bytes, bytes]]) -> int:
+    """Send every (key, value) with acks=all; returns the number of Kafka records."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024
     )
