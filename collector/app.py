@@ -25,6 +25,7 @@ from collector.bots import BotDetector
 from collector.clientip import ClientAddresses
 from collector.cors import Cors, request_host
 from collector.ingest import Ingest
+from collector.links import classify
 from collector.metrics import Metrics
 from collector.producer import EventProducer
 from collector.ratelimit import RateLimiter
@@ -76,17 +77,22 @@ async def collect(request: Request) -> Response:
         if ts is None:
             rejected.append((index, "too_old"))
             continue
+        # Link clicks become downloads and outbound events here, not in the tag.
+        if (counted := classify(event, site)) is None:
+            continue
+        event = counted
         records.append(
             make_record(event, site=site.id, visitor=visitor, ts=ts, received=received, bot=bot)
         )
     for _, reason in rejected:
         rt.metrics.reject(reason)
-    if not records:
+    if not records and rejected:
         # The events' own reasons are counted above; the request adds none of its own.
         return JSONResponse(
             {"error": "no_valid_event", "rejected": rejected}, status_code=400, headers=cors
         )
-    if refused := await rt.deliver(records, cors):
+    # Events the site counts as nothing (collector/links.py) leave nothing to deliver.
+    if records and (refused := await rt.deliver(records, cors)):
         return refused
     return JSONResponse(
         {"accepted": len(records), "rejected": rejected}, status_code=202, headers=cors
@@ -143,9 +149,13 @@ def _gauges(metrics: Metrics, ingest: Ingest, salts: DailySalts) -> None:
                 lambda: int(ingest.kafka_down),
             ),
             "microcv_produce_late_acks": (
-                "Spooled events Kafka took after their produce timed out: duplicates in the "
-                "topic that the consumers' event-id dedupe drops.",
+                "Spooled events Kafka took after their produce timed out; the replayer skips them.",
                 lambda: producer.late_acks,
+            ),
+            "microcv_spool_uncertain_resends": (
+                "Spooled events resent although their first send's fate was unknown: possible "
+                "duplicates in the topic, dropped by the consumers' event-id dedupe.",
+                lambda: producer.uncertain_resends,
             ),
             "microcv_spool_late_ack_skips": (
                 "Spooled events the replayer skipped because Kafka acknowledged their first send "

@@ -39,9 +39,9 @@ class Unavailable(Exception):
         self.retry_after = RETRY_AFTER_S
 
 
-# How long a replay pass waits for in-flight sends of failed requests to settle (see
-# Ingest._settle_late_sends); past it, a late acknowledgement can still make a duplicate.
-LATE_SETTLE_S = 15.0
+# How long the replayer waits for the first sends of a chunk's records to settle before it
+# backs off (s): they are retried until the broker writes or refuses them.
+FIRST_SEND_WAIT_S: Final = 5.0
 
 
 class Ingest:
@@ -49,7 +49,8 @@ class Ingest:
         self.producer = producer
         self.spool = spool
         self.metrics = metrics
-        # True from a failed produce (or a non-empty spool at start) until the spool is drained.
+        # True from a failed produce (or a non-empty spool or no Kafka at start) until the
+        # spool is drained.
         self.kafka_down = False
         self.corrupt_lines = 0
         self.late_ack_skips = 0
@@ -60,7 +61,7 @@ class Ingest:
         self._replayer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.kafka_down = not self.spool.empty
+        self.kafka_down = not self.spool.empty or not self.producer.connected
         self._replayer = asyncio.create_task(self._replay_loop(), name="spool-replayer")
 
     async def stop(self) -> None:
@@ -113,43 +114,58 @@ class Ingest:
     async def _replay_chunk(self, chunk: Chunk) -> None:
         """Send the chunk's lines; on a partial failure record the acknowledged prefix, so the
         next attempt resends only what follows it (lines acknowledged beyond the prefix are
-        remembered and skipped). The only duplicate a replay can make is then a lost ack."""
-        records = []
-        sent: list[int] = []  # line index of each record sent
+        remembered and skipped). A line whose first send (the request's, or an earlier
+        replay's) has not settled is not sent: it may yet be written. One it wrote is skipped.
+        Raises ProduceError when lines are left, its `acked` saying which records are done."""
+        done = [False] * len(chunk.lines)
+        records: list[Record] = []
+        at: list[int] = []  # line index of each record
         offset = chunk.start
         for index, line in enumerate(chunk.lines):
             here, offset = (chunk.segment, offset), offset + len(line) + 1
             if here in self._acked_ahead:
+                done[index] = True
                 continue
             try:
-                record = decode_record(line)
+                records.append(decode_record(line))
+                at.append(index)
             except SchemaError as exc:
                 # Only a damaged disk writes such a line: the spool holds encode_record output.
                 self.corrupt_lines += 1
+                done[index] = True
                 logger.error("spool line that is not a record skipped: %s", exc)
-                continue
-            if (record.site, record.id) in self.producer.late_acked:
-                self.late_ack_skips += 1
-                continue  # Kafka took it after all, after its request was answered from here
-            records.append(record)
-            sent.append(index)
+        written, unsettled = await self.producer.first_sends(
+            {(r.site, r.id) for r in records}, FIRST_SEND_WAIT_S
+        )
+        to_send: list[Record] = []
+        send_at: list[int] = []
+        for index, record in zip(at, records, strict=True):
+            key = (record.site, record.id)
+            if key in written:
+                self.late_ack_skips += 1  # Kafka took it after its request was answered
+                done[index] = True
+            elif key not in unsettled:
+                to_send.append(record)
+                send_at.append(index)
+        error: ProduceError | None = None
         try:
-            await self.producer.send_all(records)
+            await self.producer.send_all(to_send)
+            acked = [True] * len(to_send)
         except ProduceError as exc:
-            done = [True] * len(chunk.lines)  # skipped lines are done already
-            for index, ok in zip(sent, exc.acked, strict=True):
-                done[index] = ok
-            self.metrics.replayed += sum(exc.acked)
-            prefix = next((i for i, ok in enumerate(done) if not ok), len(done))
-            offset = chunk.start
-            for index, line in enumerate(chunk.lines):
-                if index >= prefix and done[index]:
-                    self._acked_ahead.add((chunk.segment, offset))
-                offset += len(line) + 1
-            await self._acknowledge(chunk, prefix)
-            raise
-        self.metrics.replayed += len(records)
-        await self._acknowledge(chunk, len(chunk.lines))
+            error, acked = exc, exc.acked
+        for index, ok in zip(send_at, acked, strict=True):
+            done[index] = ok
+        self.metrics.replayed += sum(acked)
+        prefix = next((i for i, ok in enumerate(done) if not ok), len(done))
+        offset = chunk.start
+        for index, line in enumerate(chunk.lines):
+            if index >= prefix and done[index]:
+                self._acked_ahead.add((chunk.segment, offset))
+            offset += len(line) + 1
+        await self._acknowledge(chunk, prefix)
+        if error is not None or unsettled:
+            reason = str(error) if error else f"{len(unsettled)} first sends not settled yet"
+            raise ProduceError(reason, records, [done[i] for i in at])
 
     async def _acknowledge(self, chunk: Chunk, lines: int) -> None:
         await self.spool.acknowledge(chunk, lines)
@@ -162,7 +178,6 @@ class Ingest:
         """Replay the spool as it stands, oldest first; raises ProduceError when Kafka fails
         again. A pass ends at the segment sealed when it began: under load, appends never stop,
         and a pass that chased them would never end."""
-        await self._settle_late_sends()
         last = await self.spool.seal()
         while (chunk := await self.spool.take_chunk(last)) is not None:
             try:
@@ -181,11 +196,6 @@ class Ingest:
                 raise ProduceError("brokers unreachable", [], [])
             self.kafka_down = False
             logger.info("spool drained: producing to Kafka again")
-
-    async def _settle_late_sends(self) -> None:
-        """Wait, boundedly, for sends given up on to succeed or fail: one that succeeds puts its
-        events in Kafka, and replaying them before that is known would write them twice."""
-        await self.producer.settle_late(LATE_SETTLE_S)
 
     async def _replay_loop(self) -> None:
         delay = RETRY_MIN_S

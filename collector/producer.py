@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
+    BrokerResponseError,
     InvalidProducerEpoch,
     KafkaError,
     OutOfOrderSequenceNumber,
@@ -28,8 +30,8 @@ logger = logging.getLogger(__name__)
 # every later send fails the same way (aiokafka issue #1017). Only a new producer recovers.
 WEDGED: Final = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
 
-# How many late-acknowledged event ids are remembered for the replayer to skip.
-MAX_LATE_IDS: Final = 200_000
+# How many first sends of spooled records are remembered for the replayer (see first_sends).
+MAX_GIVEN_UP: Final = 200_000
 
 # A batch record's bound, well under Kafka's default message size limit (1 MiB). One request's
 # events stay under it (its body is bounded); only a replay's groups are ever split.
@@ -51,21 +53,32 @@ class EventProducer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
-        self._replacing: asyncio.Task[None] | None = None
+        self._connecting: asyncio.Task[None] | None = None
         self.replaced = 0
-        # Records given up on (spooled) that Kafka acknowledged later all the same: each is a
-        # duplicate in the topic that the consumers' event-id dedupe absorbs.
+        # Records given up on (spooled) that Kafka acknowledged later all the same.
         self.late_acks = 0
-        # Sends given up on but still in flight, and the (site, event id) of those Kafka took
-        # late: the spool replayer waits for the first to settle and skips the second, so a
-        # late acknowledgement does not become a duplicate. Bounded: oldest ids leave first.
-        self._in_flight_late: set[asyncio.Future[object]] = set()
-        self.late_acked: dict[tuple[str, str], None] = {}
+        # Spooled records resent although their first send's fate was unknown (it failed in a
+        # way that does not say whether the broker wrote it): possible duplicates.
+        self.uncertain_resends = 0
+        # The first send of every record send_all gave up on, by (site, event id), until the
+        # replayer has read its outcome: the replayer never sends an id whose first send has
+        # not settled, and skips it if that send succeeded. Bounded: oldest entries leave first.
+        self._given_up: dict[tuple[str, str], asyncio.Future[object]] = {}
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
 
     async def start(self) -> None:
-        if self._producer is not None:
+        """Connect to Kafka; when it does not answer, keep trying in the background (events go
+        to the spool meanwhile) instead of failing the collector's start."""
+        if self._producer is not None or self._connecting is not None:
             return
-        self._producer = await self._new_producer()
+        try:
+            self._producer = await self._new_producer()
+        except (TimeoutError, KafkaError) as exc:
+            logger.warning("Kafka unreachable at start-up (%r); spooling until it answers", exc)
+            self._connecting = asyncio.create_task(self._swap(None), name="kafka-connect")
 
     async def _new_producer(self) -> AIOKafkaProducer:
         s = self._settings
@@ -76,11 +89,12 @@ class EventProducer:
             compression_type=None if s.compression == "none" else s.compression,
             linger_ms=s.linger_ms,
             max_batch_size=s.max_batch_bytes,
-            # Half the bound: aiokafka may take twice this before it fails a batch, and a batch
-            # that fails by itself is one we know was not written (no duplicate on replay).
+            # A stalled request is abandoned after this and sent again (same producer id and
+            # sequence number: the broker writes it once).
             request_timeout_ms=max(1, int(s.produce_timeout_s * 500)),
             client_id="microcv-collector",
         )
+        _never_expire(producer)
         try:
             await asyncio.wait_for(producer.start(), timeout=s.produce_timeout_s * 3)
         except BaseException:
@@ -89,10 +103,10 @@ class EventProducer:
         return producer
 
     async def stop(self) -> None:
-        replacing, self._replacing = self._replacing, None
-        if replacing is not None:
-            replacing.cancel()
-            await asyncio.gather(replacing, return_exceptions=True)
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
@@ -101,14 +115,14 @@ class EventProducer:
         """Swap in a new producer (a new producer id) once for a wedged one, in the background:
         the failing request is answered from the spool meanwhile, and later ones use the new
         producer as soon as it is up."""
-        if self._replacing is not None or self._producer is not wedged:
+        if self._connecting is not None or self._producer is not wedged:
             return
-        self._replacing = asyncio.create_task(self._replace_now(wedged))
+        self._connecting = asyncio.create_task(self._swap(wedged), name="kafka-replace")
 
-    async def _replace_now(self, wedged: AIOKafkaProducer) -> None:
+    async def _swap(self, old: AIOKafkaProducer | None) -> None:
         delay = 0.5
         try:
-            while self._producer is wedged:
+            while self._producer is old:
                 try:
                     fresh = await self._new_producer()
                 except (TimeoutError, KafkaError) as exc:
@@ -117,14 +131,21 @@ class EventProducer:
                     delay = min(delay * 2, 10.0)
                     continue
                 self._producer = fresh
-                self.replaced += 1
-                logger.warning("replaced a producer wedged by a sequence error")
-            try:
-                await wedged.stop()
-            except KafkaError as exc:
-                logger.info("stopping the wedged producer: %r", exc)
+                if old is None:
+                    logger.info("connected to Kafka")
+                else:
+                    self.replaced += 1
+                    logger.warning("replaced a producer wedged by a sequence error")
+            if old is not None:
+                # stop() waits for every batch still in the old producer to settle (a wedged
+                # producer's batches are refused by the broker): the replayer reads each one's
+                # outcome before it resends anything.
+                try:
+                    await old.stop()
+                except KafkaError as exc:
+                    logger.info("stopping the wedged producer: %r", exc)
         finally:
-            self._replacing = None
+            self._connecting = None
 
     async def reachable(self) -> bool:
         """Whether the brokers answer a metadata request within the bound."""
@@ -136,18 +157,45 @@ class EventProducer:
         except (TimeoutError, KafkaError):
             return False
 
-    async def settle_late(self, within: float) -> None:
-        """Wait up to `within` s for the sends given up on to succeed or fail."""
-        if self._in_flight_late:
-            await asyncio.wait(set(self._in_flight_late), timeout=within)
+    async def first_sends(
+        self, keys: Collection[tuple[str, str]], within: float
+    ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """For spooled records about to be resent: wait up to `within` s for the first sends of
+        these (site, id) keys to settle, and say which Kafka wrote (skip them) and which are
+        still unsettled (do not send them yet). The others may be sent: their first send never
+        happened or failed definitely (a resend after an uncertain failure is counted)."""
+        pending = {f for k in keys if (f := self._given_up.get(k)) is not None and not f.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=within)
+        written: set[tuple[str, str]] = set()
+        unsettled: set[tuple[str, str]] = set()
+        for key in keys:
+            future = self._given_up.get(key)
+            if future is None:
+                continue
+            if not future.done():
+                unsettled.add(key)
+                continue
+            del self._given_up[key]
+            error = None if future.cancelled() else future.exception()
+            if not future.cancelled() and error is None:
+                written.add(key)
+            elif error is None or not _definite(error):
+                self.uncertain_resends += 1
+                logger.warning("resending %s/%s: its first send's fate is unknown", *key)
+        return written, unsettled
 
-    def _late(self, ids: list[tuple[str, str]], future: asyncio.Future[object]) -> None:
-        self._in_flight_late.discard(future)
+    def _give_up(self, keys: list[tuple[str, str]], future: asyncio.Future[object]) -> None:
+        for key in keys:
+            self._given_up[key] = future
+        while len(self._given_up) > MAX_GIVEN_UP:
+            del self._given_up[next(iter(self._given_up))]
+        if not future.done():
+            future.add_done_callback(functools.partial(self._late, len(keys)))
+
+    def _late(self, count: int, future: asyncio.Future[object]) -> None:
         if not future.cancelled() and future.exception() is None:
-            self.late_acks += len(ids)
-            self.late_acked.update(dict.fromkeys(ids))
-            while len(self.late_acked) > MAX_LATE_IDS:
-                del self.late_acked[next(iter(self.late_acked))]
+            self.late_acks += count
 
     async def send_all(self, records: Sequence[Record]) -> None:
         """Send every record, then wait for all acknowledgements together, within the bound.
@@ -155,13 +203,14 @@ class EventProducer:
         The records of one key (site + visitor: one request's, usually) go as one batch record,
         so a request costs the producer one message whatever its number of events. Queueing all
         sends before awaiting any lets concurrent requests share producer batches.
-        Raises ProduceError saying which records Kafka has not acknowledged.
+        Raises ProduceError saying which records Kafka has not acknowledged; the sends of those
+        are remembered (see first_sends).
         """
         if not records:
             return
         producer = self._producer
         if producer is None:
-            raise ProduceError("producer not started", records, [False] * len(records))
+            raise ProduceError("not connected to Kafka", records, [False] * len(records))
         topic = self._settings.topic
         groups = _by_key(records)
         sent: list[list[int]] = []
@@ -196,15 +245,35 @@ class EventProducer:
             if f.done() and f.exception() is None:
                 for i in group:
                     acked[i] = True
-            elif not f.done():
-                self._in_flight_late.add(f)
-                ids = [(records[i].site, records[i].id) for i in group]
-                f.add_done_callback(functools.partial(self._late, ids))
+            else:
+                self._give_up([(records[i].site, records[i].id) for i in group], f)
         failure = ProduceError(str(error), records, acked)
         logger.warning(
             "produce failed for %d of %d records: %r", len(failure.unacked), len(records), error
         )
         raise failure
+
+
+def _never_expire(producer: AIOKafkaProducer) -> None:
+    """Keep aiokafka from expiring batches that wait for a partition leader.
+
+    aiokafka fails such a batch once it is older than request_timeout_ms, even one it already
+    sent before the broker went away: whether the broker wrote it is then unknown, and the
+    sequence number it took leaves a gap that wedges the producer (aiokafka #1017). Without the
+    expiry an idempotent producer retries every batch until the broker writes it (once) or
+    refuses it: each send's outcome is definite. No public setting reaches this; a test checks
+    the attribute is still there.
+    """
+    accumulator = producer._message_accumulator
+    if not hasattr(accumulator, "_batch_ttl"):
+        raise RuntimeError("aiokafka changed: MessageAccumulator._batch_ttl is gone")
+    accumulator._batch_ttl = math.inf
+
+
+def _definite(error: BaseException) -> bool:
+    """Whether a failed send is known not to be in Kafka: the broker refused the batch (for an
+    idempotent producer, a retry of a batch it had written is answered as a success)."""
+    return isinstance(error, BrokerResponseError) and not error.retriable
 
 
 def _by_key(records: Sequence[Record]) -> list[list[int]]:

@@ -1,20 +1,26 @@
 """Replay after a partial failure, at the producer seam: progress is recorded per acknowledged
-prefix and nothing Kafka acknowledged is sent again. The real broker's version of this is
+prefix, nothing Kafka acknowledged is sent again, and nothing whose first send may still be
+written is sent at all. The real broker's version of this is
 test_outage.py; here the producer's answers are scripted so every pattern is covered."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Sequence
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, OutOfOrderSequenceNumber
 
 from collector.ingest import Ingest
 from collector.metrics import Metrics
-from collector.producer import EventProducer, ProduceError
+from collector.producer import EventProducer, ProduceError, _never_expire
 from collector.schema import Record, encode_record
 from collector.settings import Settings
-from collector.spool import Spool
+from collector.spool import Chunk, Spool
 
 
 def record(i: int) -> Record:
@@ -101,3 +107,65 @@ async def test_the_prefix_survives_a_restart(tmp_path: Path) -> None:
     # After a crash only the durable prefix is known: e2 goes again (a documented duplicate).
     assert again.sent == ["e1", "e2", "e3"]
     await reopened.close()
+
+
+async def _chunk_of(spool: Spool, count: int) -> Chunk:
+    await spool.append([encode_record(record(i)) for i in range(count)])
+    await spool.seal()
+    chunk = await spool.take_chunk()
+    assert chunk is not None
+    return chunk
+
+
+async def test_a_first_send_in_flight_is_not_resent_and_skipped_once_written(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=1 << 20)
+    spool.open()
+    producer = ScriptedProducer()
+    ingest = Ingest(producer, spool, Metrics())
+    first: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    producer._give_up([("s", "e1")], first)  # the request gave up on e1; its send goes on
+    chunk = await _chunk_of(spool, 3)
+
+    with mock.patch("collector.ingest.FIRST_SEND_WAIT_S", 0.05), pytest.raises(ProduceError):
+        await ingest._replay_chunk(chunk)
+    assert producer.sent == ["e0", "e2"]  # not e1: it may yet be written
+    assert spool.pending_events == 2  # the prefix (e0) is done on disk; e2 is remembered
+
+    first.set_result(None)  # Kafka wrote it after all
+    await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+    assert producer.late_acks == 1
+    chunk = await spool.take_chunk()
+    assert chunk is not None
+    await ingest._replay_chunk(chunk)
+    assert producer.sent == ["e0", "e2"] and ingest.late_ack_skips == 1
+    assert spool.pending_events == 0
+    await spool.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "uncertain"),
+    [(OutOfOrderSequenceNumber(), 0), (MessageSizeTooLargeError(), 0), (KafkaError(), 1)],
+)
+async def test_a_failed_first_send_is_resent_and_an_unknown_fate_counted(
+    tmp_path: Path, error: Exception, uncertain: int
+) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=1 << 20)
+    spool.open()
+    producer = ScriptedProducer()
+    first: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    producer._give_up([("s", "e0")], first)
+    first.set_exception(error)
+    await Ingest(producer, spool, Metrics())._replay_chunk(await _chunk_of(spool, 2))
+    assert producer.sent == ["e0", "e1"]
+    assert producer.uncertain_resends == uncertain
+    await spool.close()
+
+
+async def test_batches_waiting_for_a_leader_never_expire() -> None:
+    # The one aiokafka internal the producer relies on (see producer._never_expire).
+    kafka = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9")
+    _never_expire(kafka)
+    assert kafka._message_accumulator._batch_ttl == math.inf
+    await kafka.stop()

@@ -1,0 +1,66 @@
+"""A collector started before its Kafka: alive, not ready, spooling; it replays once the broker
+is up and then produces directly. The broker is a real one on its own free ports, started late."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.collector.conftest import StartCollector, beacon, event, read_records
+
+import services
+
+
+@pytest.fixture
+def late_kafka(tmp_path: Path) -> Iterator[services.KafkaServer]:
+    server = services.KafkaServer.on_free_ports(tmp_path / "kafka")
+    try:
+        yield server  # not started: the test starts it
+    finally:
+        server.stop()
+
+
+async def test_starts_without_kafka_and_replays_when_it_comes(
+    late_kafka: services.KafkaServer, start_collector: StartCollector, site_id: str
+) -> None:
+    topic = f"late.{uuid.uuid4().hex[:8]}"
+    collector = await start_collector(
+        kafka_bootstrap=late_kafka.bootstrap, topic=topic, produce_timeout_s=1.0
+    )
+    assert (await collector.client.get("/healthz")).status_code == 200
+    ready = await collector.client.get("/readyz")
+    assert ready.status_code == 503 and "kafka unreachable" in ready.text
+
+    early = [event() for _ in range(30)]
+    for i in range(0, len(early), 10):
+        assert (await collector.post(beacon(site_id, early[i : i + 10]))).status_code == 202
+    m = await collector.metrics()
+    assert m["microcv_kafka_down"] == 1
+    assert m["microcv_events_spooled_total"] == len(early)
+    assert m["microcv_spool_events"] == len(early)  # fsynced, waiting
+
+    await asyncio.to_thread(late_kafka.start)
+    await services.create_topic_async(late_kafka.bootstrap, topic, 2)
+    deadline = time.monotonic() + 90
+    while True:
+        m = await collector.metrics()
+        if m["microcv_spool_events"] == 0 and m["microcv_kafka_down"] == 0:
+            break
+        assert time.monotonic() < deadline, m
+        await asyncio.sleep(0.25)
+    assert (await collector.client.get("/readyz")).status_code == 200
+
+    late = [event() for _ in range(10)]
+    assert (await collector.post(beacon(site_id, late))).status_code == 202
+    m = await collector.metrics()
+    assert m["microcv_events_produced_total"] == len(late)  # straight to Kafka now
+    assert m["microcv_events_replayed_total"] == len(early)
+
+    counts = Counter(r.id for r in await read_records(late_kafka.bootstrap, topic))
+    assert counts == Counter(e["i"] for e in early + late)  # every event, each once
