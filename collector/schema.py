@@ -333,10 +333,12 @@ def make_record(
 #    "e": [[id, kind, name, ts, cts, rt, url, referrer, pageview, props, bot], ...]}
 #
 # Each array holds a Record's fields after site and visitor, in Record's order. The consumers
-# read both versions (decode_records); a batch is applied whole, with its one offset.
+# read both versions (decode_batch, decode_records); a batch is applied whole, with its one offset.
 BATCH_VERSION: Final = 2
-_BATCH_FIELDS: Final = 11
 _BATCH_TYPES: Final = (str, str, str, int, int, int, str, str, str, dict, bool)
+# One event of a batch record, as decode_batch gives it: [id, kind, name, ts, cts, rt, url,
+# referrer, pageview, props, bot].
+EventRow = list[Any]
 
 
 def record_key(record: Record) -> bytes:
@@ -434,35 +436,38 @@ def _v1_row(doc: dict[str, Any]) -> Record:
     )
 
 
-def _v2_rows(doc: dict[str, Any]) -> list[Record]:
+def _v2_events(doc: dict[str, Any]) -> tuple[str, str, list[EventRow]]:
     site, visitor, events = doc.get("site"), doc.get("vid"), doc.get("e")
     if type(site) is not str or type(visitor) is not str or type(events) is not list or not events:
         raise SchemaError("bad_batch")
-    rows = []
     for e in events:
         # A bad event makes the whole record bad: the collector never writes one, so it is
-        # damage, and the record goes to the dead letters whole.
-        if not (
-            type(e) is list
-            and len(e) == _BATCH_FIELDS
-            and all(map(isinstance, e, _BATCH_TYPES))
-            and e[1] in KINDS
-        ):
+        # damage, and the record goes to the dead letters whole. orjson makes exact types, so
+        # one comparison of the fields' types checks them all (and the length).
+        if type(e) is not list or tuple(map(type, e)) != _BATCH_TYPES or e[1] not in KINDS:
             raise SchemaError("bad_batch_event")
-        rows.append(Record(site, visitor, *e))
-    return rows
+    return site, visitor, events
+
+
+def decode_batch(value: bytes | None) -> tuple[str, str, list[EventRow]]:
+    """A Kafka record value of either version as (site, visitor, events), each event the array
+    it travels in (a Record's fields after site and visitor): for readers that want no object
+    per event. Raises SchemaError for anything else (the whole record)."""
+    doc = _load_record(value)
+    version = doc.get("v")
+    if version == BATCH_VERSION:
+        return _v2_events(doc)
+    if version == VERSION:
+        row = _v1_row(doc)
+        return row.site, row.visitor, [list(row[2:])]
+    raise SchemaError("bad_version", repr(version)[:20])
 
 
 def decode_records(value: bytes | None) -> list[Record]:
     """Every event of a Kafka record value, of either version. Raises SchemaError for anything
     else (the whole record)."""
-    doc = _load_record(value)
-    version = doc.get("v")
-    if version == BATCH_VERSION:
-        return _v2_rows(doc)
-    if version == VERSION:
-        return [_v1_row(doc)]
-    raise SchemaError("bad_version", repr(version)[:20])
+    site, visitor, events = decode_batch(value)
+    return [Record(site, visitor, *e) for e in events]
 
 
 def decode_row(value: bytes | None) -> Record:

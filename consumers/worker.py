@@ -4,16 +4,19 @@ The loop is aiokafka's manual-commit loop with the offsets kept in Redis beside 
 getmany, apply each site's share with its watermark in one script, then commit. On assignment
 each partition is sought to the lowest watermark + 1 of its sites, so Redis, not the committed
 offset, decides where work resumes.
+
+Batches are pipelined: while Redis applies batch N (one task, waiting on its reply), the loop
+polls and decodes batch N+1. Only one batch is applied at a time, in poll order, so each share
+is built on the watermarks its predecessor left; a partition sought meanwhile (Redis stood
+behind, a Redis error, a rebalance) drops what was polled before the seek (consumers.shares.Part).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -21,11 +24,11 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
-from collector.schema import RecordRow, SchemaError, decode_records
 from consumers.config import parse_configs
 from consumers.metrics import MetricsServer, WorkerMetrics
 from consumers.redisconn import AnyRedis, connect
 from consumers.settings import Settings
+from consumers.shares import Part, Poison, Share, decode
 from consumers.store import CounterStore, SiteBatch
 from consumers.writes import Payload, Prepared, build, prepare, state_fields
 from snippet.sites import Sites
@@ -36,6 +39,9 @@ logger = logging.getLogger(__name__)
 # watermarks, not the committed offsets, decide where work resumes, so committing late only
 # means rereading (and skipping) a little more after a crash.
 COMMIT_INTERVAL_S: Final = 1.0
+# How long a rebalance waits for the batch being applied before partitions are taken away; past
+# it the watermarks still keep every event exactly once, the wait only saves a replay.
+REVOKE_WAIT_S: Final = 10.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -43,6 +49,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._worker.applied_or_late(REVOKE_WAIT_S)
         for tp in revoked:
             self._worker.forget(tp.partition)
 
@@ -70,6 +77,8 @@ class Worker:
         self._watermarks: dict[tuple[int, str], int] = {}
         self._uncommitted: dict[TopicPartition, int] = {}  # applied, next offset to commit
         self._committed_at = time.monotonic()
+        self._epochs: dict[int, int] = {}  # partition -> seeks and revocations so far
+        self._applying: asyncio.Task[None] | None = None  # the batch Redis is applying
 
     @property
     def applied(self) -> int:
@@ -162,25 +171,47 @@ class Worker:
 
     async def run(self, *, burst: bool = False) -> None:
         idle_since = time.monotonic()
-        while not self._stopping:
-            batch = await self.poll()
-            if not batch:
-                # Idle time counts only once partitions were assigned and sought: a group still
-                # forming (a fresh broker creating its offsets topic) is not an empty topic.
-                if not self._resumed:
-                    idle_since = time.monotonic()
-                elif burst and time.monotonic() - idle_since > self.settings.burst_idle_s:
-                    return
-                continue
-            idle_since = time.monotonic()
-            try:
-                await self.process(batch)
-            except RedisError as exc:
-                # Nothing of the failed batch is committed; rereading the watermarks and seeking
-                # makes the next poll redo exactly what Redis does not have.
-                logger.warning("redis error, re-syncing from watermarks: %r", exc)
-                self.metrics.redis_errors += 1
-                await self._resync_after_redis_error()
+        try:
+            while not self._stopping:
+                batch = await self.poll()
+                if not batch:
+                    # Idle time counts only once partitions were assigned and sought: a group
+                    # still forming (a fresh broker creating its offsets topic) is not empty.
+                    if not self._resumed:
+                        idle_since = time.monotonic()
+                    elif burst and time.monotonic() - idle_since > self.settings.burst_idle_s:
+                        return
+                    continue
+                idle_since = time.monotonic()
+                # Decoded while Redis applies the previous batch: the two overlap.
+                parts = self.decode(batch)
+                await self._settle()
+                self._applying = asyncio.create_task(self.apply(parts))
+                # The task builds its writes and sends them before the next poll.
+                await asyncio.sleep(0)
+        finally:
+            await self._settle()
+
+    async def _settle(self) -> None:
+        """Wait for the batch being applied; a Redis error there re-syncs from the watermarks."""
+        task, self._applying = self._applying, None
+        if task is None:
+            return
+        try:
+            await task
+        except RedisError as exc:
+            # Nothing of the failed batch is committed; rereading the watermarks and seeking
+            # makes the next polls redo exactly what Redis does not have (and drops the batch
+            # polled meanwhile: its partitions were sought).
+            logger.warning("redis error, re-syncing from watermarks: %r", exc)
+            self.metrics.redis_errors += 1
+            await self._resync_after_redis_error()
+
+    async def applied_or_late(self, within: float) -> None:
+        """Wait at most `within` s for the batch being applied (its errors are the loop's)."""
+        task = self._applying
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=within)
 
     async def process(
         self,
@@ -189,28 +220,39 @@ class Worker:
         commit: bool = True,
     ) -> None:
         """Apply one `getmany` batch, then commit it (commit=False plays a crash before commit)."""
+        await self.apply(self.decode(batch), commit=commit)
+
+    def decode(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> list[Part]:
         assert self._consumer is not None
-        shares: list[_Share] = []
-        commits: dict[TopicPartition, int] = {}
+        parts = []
         for tp, messages in batch.items():
-            by_site, poison = self._decode(tp, messages)
-            # Dead letters are awaited before the batch is applied (see _dead_letters).
-            await self._dead_letters(tp.partition, poison)
-            shares += by_site.values()
-            commits[tp] = messages[-1].offset + 1
+            part = decode(tp, messages, self.sites, self._epochs.get(tp.partition, 0))
+            parts.append(part)
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
-                self._lag[tp.partition] = max(0, highwater - commits[tp])
-        rewound = await self._apply(shares)
+                self._lag[tp.partition] = max(0, highwater - part.next_offset)
+        return parts
+
+    def _current(self, part: Part) -> bool:
+        return self._epochs.get(part.tp.partition, 0) == part.epoch
+
+    async def apply(self, parts: list[Part], *, commit: bool = True) -> None:
+        """Apply decoded parts whose partitions were not sought since their poll."""
+        parts = [part for part in parts if self._current(part)]
+        shares: list[Share] = []
+        for part in parts:
+            # Dead letters are awaited before the batch is applied (see _dead_letters).
+            await self._dead_letters(part.tp.partition, part.poison)
+            shares += part.shares
+        await self._apply(shares)
         self.metrics.batches += 1
         self.metrics.sample()
         if not commit:
             return
-        for tp, offset in commits.items():
-            if tp in rewound:
-                self._uncommitted.pop(tp, None)
-            else:
-                self._uncommitted[tp] = offset
+        for part in parts:
+            # A partition sought meanwhile (Redis stood behind) or taken away commits nothing.
+            if self._current(part):
+                self._uncommitted[part.tp] = part.next_offset
         if time.monotonic() - self._committed_at >= COMMIT_INTERVAL_S:
             await self.commit()
 
@@ -229,7 +271,7 @@ class Worker:
             except KafkaError as exc:
                 logger.info("commit skipped: %r", exc)
 
-    async def _apply(self, shares: list[_Share]) -> set[TopicPartition]:
+    async def _apply(self, shares: list[Share]) -> set[TopicPartition]:
         """Apply the shares; returns the partitions sought back because Redis stood behind."""
         assert self._store is not None
         rewound: set[TopicPartition] = set()
@@ -242,7 +284,7 @@ class Worker:
             if not shares:
                 break
             preps = [
-                prepare(self.configs[sh.site], sh.tp.partition, sh.offsets, sh.rows, sh.skip)
+                prepare(self.configs[sh.site], sh.tp.partition, sh.offsets, sh.batches, sh.skip)
                 for sh in shares
             ]
             states = await self._read_states(preps, shares, rewound)
@@ -259,7 +301,7 @@ class Worker:
                 for i, p in enumerate(preps)
             ]
             results = await self._store.apply(batches)
-            retry: list[_Share] = []
+            retry: list[Share] = []
             for share, prep, (code, info) in zip(shares, preps, results, strict=True):
                 key = (share.tp.partition, share.site)
                 if code == 0:
@@ -282,7 +324,7 @@ class Worker:
             await self.resume_from_redis(sorted(rewound & self._consumer.assignment()))
         return rewound
 
-    def _moved(self, share: _Share, mark: int, rewound: set[TopicPartition]) -> None:
+    def _moved(self, share: Share, mark: int, rewound: set[TopicPartition]) -> None:
         key = (share.tp.partition, share.site)
         if mark < self._watermarks.get(key, -1):
             logger.warning(
@@ -299,7 +341,7 @@ class Worker:
             self._watermarks[key] = mark
 
     async def _read_states(
-        self, preps: list[Prepared], shares: list[_Share], rewound: set[TopicPartition]
+        self, preps: list[Prepared], shares: list[Share], rewound: set[TopicPartition]
     ) -> dict[int, dict[str, dict[str, str]]] | None:
         """Visitor states for the shares that need them, or None when a watermark moved."""
         assert self._store is not None
@@ -318,34 +360,7 @@ class Worker:
             states[i] = visitor_states
         return None if moved else states
 
-    def _decode(
-        self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]
-    ) -> tuple[dict[str, _Share], list[tuple[ConsumerRecord[bytes, bytes], str]]]:
-        """One partition's messages: each site's share, and the records that cannot count."""
-        by_site: dict[str, _Share] = {}
-        poison: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-        for msg in messages:
-            try:
-                rows = decode_records(msg.value)
-            except SchemaError as exc:
-                poison.append((msg, exc.reason))
-                continue
-            # A batch record's events share its site and its one offset: they are applied
-            # together, in one share, with that offset as the watermark.
-            row = rows[0]
-            share = by_site.get(row.site)
-            if share is None:
-                if self.sites.get(row.site) is None:
-                    poison.append((msg, "unknown_site"))
-                    continue
-                share = by_site[row.site] = _Share(row.site, tp)
-            share.offsets += [msg.offset] * len(rows)
-            share.rows += rows
-        return by_site, poison
-
-    async def _dead_letters(
-        self, partition: int, poison: list[tuple[ConsumerRecord[bytes, bytes], str]]
-    ) -> None:
+    async def _dead_letters(self, partition: int, poison: list[Poison]) -> None:
         if not poison:
             return
         # A later offset of this partition already applied means this record was dead-lettered
@@ -371,6 +386,7 @@ class Worker:
     # -- assignment ------------------------------------------------------------------------------
 
     def forget(self, partition: int) -> None:
+        self._epochs[partition] = self._epochs.get(partition, 0) + 1
         self._lag.pop(partition, None)
         for tp in [tp for tp in self._uncommitted if tp.partition == partition]:
             del self._uncommitted[tp]
@@ -402,6 +418,7 @@ class Worker:
                 self._watermarks[(tp.partition, site)] = -1 if mark is None else mark
             position = min((m for m in marks.values() if m is not None), default=-1) + 1
             consumer.seek(tp, position)
+            self._epochs[tp.partition] = self._epochs.get(tp.partition, 0) + 1
             logger.info("partition %d resumes at offset %d", tp.partition, position)
         self._resumed = True
 
@@ -416,24 +433,6 @@ class Worker:
                 logger.warning("redis still unavailable (%r); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-
-@dataclass(slots=True)
-class _Share:
-    """One site's records from one partition of a batch, in offset order."""
-
-    site: str
-    tp: TopicPartition
-    offsets: list[int] = field(default_factory=list)
-    rows: list[RecordRow] = field(default_factory=list)
-    skip: set[str] = field(default_factory=set)  # ids Redis reported as seen
-
-    def drop_upto(self, mark: int) -> None:
-        """Forget the events at or below `mark` (offsets ascend; a batch record's events repeat
-        its offset, so it is kept or dropped whole)."""
-        if self.offsets and self.offsets[0] <= mark:
-            cut = bisect.bisect_right(self.offsets, mark)
-            del self.offsets[:cut], self.rows[:cut]
 
 
 def _payload(p: Payload) -> dict[str, Any]:

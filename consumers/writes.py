@@ -25,7 +25,7 @@ from typing import Final
 
 import orjson
 
-from collector.schema import RecordRow
+from collector.schema import EventRow, Record
 from consumers.config import Candidate, SiteConfig, props_match
 from consumers.dimensions import PROPS_KINDS, Pair, fixed_breakdowns, props_breakdowns
 from consumers.keys import (
@@ -78,7 +78,7 @@ class Prepared:
     converters: dict[tuple[str, int], set[str]]  # ("cv:<name>", minute) -> visitors
     # Human events with conversions or an experiment exposure, in offset order, with their
     # conversions: all that lead scores, funnels and experiments look at.
-    notable: list[tuple[RecordRow, tuple[str, ...]]]
+    notable: list[tuple[Record, tuple[str, ...]]]
     stateful: set[str]  # visitors whose funnel/experiment state the share needs
 
 
@@ -148,15 +148,16 @@ def prepare(
     config: SiteConfig,
     partition: int,
     offsets: Sequence[int],
-    rows: Sequence[RecordRow],
+    batches: Sequence[tuple[str, Sequence[EventRow]]],
     skip: set[str],
 ) -> Prepared:
-    """One pass over a share (`rows` at `offsets`, in offset order): drop repeated ids (and
-    `skip`: ids Redis has seen), sum the events by what decides their writes, match conversions,
-    and note which visitors need their state read."""
+    """One pass over a share (`batches`: each record's visitor and events, at `offsets`, in
+    offset order): drop repeated ids (and `skip`: ids Redis has seen), sum the events by what
+    decides their writes, match conversions, and note which visitors need their state read."""
     seen: set[str] = set(skip)
+    site = config.site
     p = Prepared(
-        site=config.site,
+        site=site,
         partition=partition,
         first_offset=offsets[0],
         last_offset=offsets[-1],
@@ -174,47 +175,49 @@ def prepare(
     )
     ids, human, bot, visitors = p.ids, p.human, p.bot, p.visitors
     rules = config.candidates if config.conversions or config.experiments else None
-    for r in rows:
-        rid = r.id
-        if rid in seen:
-            continue
-        seen.add(rid)
-        hour = r.client_ts // 3_600_000
-        hour_ids = ids.get(hour)
-        if hour_ids is None:
-            ids[hour] = [rid]
-        else:
-            hour_ids.append(rid)
-        minute = r.ts // 60_000
-        kind, name = r.kind, r.name
-        if r.bot:
-            p.bots += 1
-            bk = (minute, kind, name)
-            bot[bk] = bot.get(bk, 0) + 1
-            continue
-        url = r.url
-        extra = props_breakdowns(kind, name, url, r.props) if kind in PROPS_KINDS else ()
-        hk = (minute, kind, name, url, r.referrer, extra)
-        human[hk] = human.get(hk, 0) + 1
-        vk = (kind, minute)
-        vs = visitors.get(vk)
-        if vs is None:
-            visitors[vk] = {r.visitor}
-        else:
-            vs.add(r.visitor)
-        if rules is not None:
-            candidates = rules(kind, name, url)
-            if candidates or kind == "variant":
-                _convert(config, p, r, minute, candidates)
+    total = 0
+    for visitor, events in batches:
+        total += len(events)
+        for e in events:
+            # The event's array as decoded (collector.schema.EventRow): no object per event.
+            rid, kind, name, ts, client_ts, _, url, referrer, _, props, is_bot = e
+            if rid in seen:
+                continue
+            seen.add(rid)
+            hour = client_ts // 3_600_000
+            hour_ids = ids.get(hour)
+            if hour_ids is None:
+                ids[hour] = [rid]
+            else:
+                hour_ids.append(rid)
+            minute = ts // 60_000
+            if is_bot:
+                p.bots += 1
+                bk = (minute, kind, name)
+                bot[bk] = bot.get(bk, 0) + 1
+                continue
+            extra = props_breakdowns(kind, name, url, props) if kind in PROPS_KINDS else ()
+            hk = (minute, kind, name, url, referrer, extra)
+            human[hk] = human.get(hk, 0) + 1
+            vk = (kind, minute)
+            vs = visitors.get(vk)
+            if vs is None:
+                visitors[vk] = {visitor}
+            else:
+                vs.add(visitor)
+            if rules is not None:
+                candidates = rules(kind, name, url)
+                if candidates or kind == "variant":
+                    _convert(config, p, Record(site, visitor, *e), minute, candidates)
     p.applied = len(seen) - len(skip)
-    p.duplicates = len(rows) - p.applied
+    p.duplicates = total - p.applied
     return p
 
 
 def _convert(
     config: SiteConfig,
     p: Prepared,
-    r: RecordRow,
+    r: Record,
     minute: int,
     candidates: Sequence[Candidate],
 ) -> None:
@@ -297,7 +300,7 @@ def _bucketed(
                 w.pfadd[w.key(unique_key(site, f, res, minute // size), TTL_S[res])] |= visitors
 
 
-def _score(config: SiteConfig, w: _Writes, r: RecordRow, cvs: Sequence[str]) -> None:
+def _score(config: SiteConfig, w: _Writes, r: Record, cvs: Sequence[str]) -> None:
     for c in cvs:
         weight = config.weights.get(c)
         if weight:
