@@ -29,8 +29,9 @@ from collector.links import classify
 from collector.metrics import Metrics
 from collector.producer import EventProducer
 from collector.ratelimit import RateLimiter
+from collector.records import make_record
 from collector.runtime import Runtime, State, runtime
-from collector.schema import MAX_BODY_BYTES, SchemaError, corrected_time, make_record, parse_beacon
+from collector.schema import MAX_BODY_BYTES, SchemaError, corrected_time, parse_beacon
 from collector.settings import Settings
 from collector.spool import Spool
 from collector.tagserve import tag_routes

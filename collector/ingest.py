@@ -18,7 +18,8 @@ from typing import Final
 
 from collector.metrics import Metrics
 from collector.producer import EventProducer, ProduceError
-from collector.schema import Record, SchemaError, decode_record, encode_record
+from collector.records import Record, decode_record, encode_record
+from collector.schema import SchemaError
 from collector.spool import Chunk, Spool, SpoolError, SpoolFull
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
-from collector.schema import MAX_EVENTS, Record, encode_batch
+from collector.records import Record, encode_batch
+from collector.schema import MAX_EVENTS
 from collector.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from collector.cors import Cors
 from collector.ingest import Ingest, Unavailable
 from collector.metrics import Metrics
 from collector.ratelimit import RateLimiter
-from collector.schema import Record
+from collector.records import Record
 from collector.settings import Settings
 from collector.visitor import VisitorIds
 from snippet.sites import Sites

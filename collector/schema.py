@@ -1,7 +1,8 @@
-"""The wire schema, version 1: what a beacon looks like and what a Kafka record looks like.
+"""The beacon wire schema, version 1: what the tag (and any client) may send the collector.
 
-This module is the only one that knows either format. The collector turns beacons into records
-with `parse_beacon` + `make_record`; the consumers read records back with `decode_record`.
+This module is the only one that knows the beacon format, its limits and the event kinds; the
+collector parses beacons with `parse_beacon`. What a Kafka record looks like is
+collector/records.py's (it builds records from parsed events with `make_record`).
 
 Beacon (what the tag sends; short keys because every byte of the tag counts)::
 
@@ -21,9 +22,8 @@ reason (and counted in a metric); a batch with no good event is refused as a who
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import orjson
 
@@ -99,27 +99,6 @@ class Beacon:
     sent_at: int | None
     events: list[Event]
     rejected: list[tuple[int, str]]  # (index in the batch, reason)
-
-
-class Record(NamedTuple):
-    """One event as it travels through Kafka: enriched, time-corrected, without any IP address.
-
-    The order of the fields is the batch format's (site and visitor first, then each event's
-    array): do not reorder them."""
-
-    site: str
-    visitor: str
-    id: str
-    kind: str
-    name: str
-    ts: int  # corrected event time, ms since the epoch
-    client_ts: int  # event time on the client's clock: the same on every retry of the event
-    received: int
-    url: str
-    referrer: str
-    pageview: str
-    props: dict[str, PropValue]
-    bot: bool
 
 
 def _str(obj: dict[str, Any], key: str, max_len: int, *, required: bool = False) -> str:
@@ -305,179 +284,44 @@ def corrected_time(event_ts: int, sent_at: int | None, received: int) -> int | N
     return ts
 
 
-def make_record(
-    event: Event, *, site: str, visitor: str, ts: int, received: int, bot: bool
-) -> Record:
-    return Record(
-        site,
-        visitor,
-        event.id,
-        event.kind,
-        event.name,
-        ts,
-        event.ts,
-        received,
-        event.url,
-        event.referrer,
-        event.pageview,
-        event.props,
-        bot,
-    )
+# The Kafka record names lived here before collector/records.py took them; importers not yet
+# moved keep working: each name is looked up there on first use (a plain import would be a
+# cycle, as records.py reads KINDS and SchemaError from here). New code imports collector.records.
+_MOVED: Final = frozenset(
+    {
+        "BATCH_VERSION",
+        "EventRow",
+        "Record",
+        "RecordRow",
+        "decode_batch",
+        "decode_record",
+        "decode_records",
+        "decode_row",
+        "encode_batch",
+        "encode_record",
+        "make_record",
+        "record_key",
+    }
+)
+
+if TYPE_CHECKING:
+    from collector.records import BATCH_VERSION as BATCH_VERSION
+    from collector.records import EventRow as EventRow
+    from collector.records import Record as Record
+    from collector.records import RecordRow as RecordRow
+    from collector.records import decode_batch as decode_batch
+    from collector.records import decode_record as decode_record
+    from collector.records import decode_records as decode_records
+    from collector.records import decode_row as decode_row
+    from collector.records import encode_batch as encode_batch
+    from collector.records import encode_record as encode_record
+    from collector.records import make_record as make_record
+    from collector.records import record_key as record_key
 
 
-# Kafka record values. Version 1 is one event; version 2 (what the collector writes) is a batch:
-# the events of one key (site + visitor), usually one request's, in one Kafka record so that
-# they cost the producer and the consumers one record instead of n:
-#
-#   {"v": 2, "site": "<site>", "vid": "<visitor>",
-#    "e": [[id, kind, name, ts, cts, rt, url, referrer, pageview, props, bot], ...]}
-#
-# Each array holds a Record's fields after site and visitor, in Record's order. The consumers
-# read both versions (decode_batch, decode_records); a batch is applied whole, with its one offset.
-BATCH_VERSION: Final = 2
-_BATCH_TYPES: Final = (str, str, str, int, int, int, str, str, str, dict, bool)
-# One event of a batch record, as decode_batch gives it: [id, kind, name, ts, cts, rt, url,
-# referrer, pageview, props, bot].
-EventRow = list[Any]
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from collector import records
 
-
-def record_key(record: Record) -> bytes:
-    """Partition key: site + visitor, so one visitor's events stay in order on one partition."""
-    return f"{record.site}|{record.visitor}".encode()
-
-
-def encode_record(record: Record) -> bytes:
-    """One event as a version 1 record (the spool's line format)."""
-    return orjson.dumps(
-        {
-            "v": VERSION,
-            "site": record.site,
-            "vid": record.visitor,
-            "id": record.id,
-            "k": record.kind,
-            "n": record.name,
-            "ts": record.ts,
-            "cts": record.client_ts,
-            "rt": record.received,
-            "u": record.url,
-            "r": record.referrer,
-            "pv": record.pageview,
-            "p": record.props,
-            "bot": record.bot,
-        }
-    )
-
-
-def encode_batch(records: Sequence[Record]) -> bytes:
-    """Records of one key (the same site and visitor) as one version 2 record."""
-    first = records[0]
-    return orjson.dumps(
-        {
-            "v": BATCH_VERSION,
-            "site": first.site,
-            "vid": first.visitor,
-            "e": [r[2:] for r in records],
-        }
-    )
-
-
-# Kept for the consumers' imports: a decoded record is a Record.
-RecordRow = Record
-
-
-def _load_record(value: bytes | None) -> dict[str, Any]:
-    if value is None:
-        raise SchemaError("empty_record")
-    try:
-        doc = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise SchemaError("bad_json", str(exc)[:100]) from None
-    if type(doc) is not dict:  # orjson makes exact types, never subclasses
-        raise SchemaError("bad_record", "not an object")
-    return doc
-
-
-def _v1_row(doc: dict[str, Any]) -> Record:
-    try:
-        site, visitor, event_id = doc["site"], doc["vid"], doc["id"]
-        kind, name, ts, received = doc["k"], doc["n"], doc["ts"], doc["rt"]
-        client_ts = doc["cts"]
-    except KeyError as exc:
-        raise SchemaError("missing_field", str(exc)) from None
-    props = doc.get("p") or {}
-    if not (
-        type(site) is str
-        and type(visitor) is str
-        and type(event_id) is str
-        and type(kind) is str
-        and type(name) is str
-        and isinstance(ts, int)
-        and isinstance(received, int)
-        and isinstance(client_ts, int)
-        and type(props) is dict
-    ):
-        raise SchemaError("bad_field_type")
-    if kind not in KINDS:
-        raise SchemaError("unknown_kind", kind[:32])
-    return Record(
-        site,
-        visitor,
-        event_id,
-        kind,
-        name,
-        ts,
-        client_ts,
-        received,
-        str(doc.get("u", "")),
-        str(doc.get("r", "")),
-        str(doc.get("pv", "")),
-        props,
-        bool(doc.get("bot", False)),
-    )
-
-
-def _v2_events(doc: dict[str, Any]) -> tuple[str, str, list[EventRow]]:
-    site, visitor, events = doc.get("site"), doc.get("vid"), doc.get("e")
-    if type(site) is not str or type(visitor) is not str or type(events) is not list or not events:
-        raise SchemaError("bad_batch")
-    for e in events:
-        # A bad event makes the whole record bad: the collector never writes one, so it is
-        # damage, and the record goes to the dead letters whole. orjson makes exact types, so
-        # one comparison of the fields' types checks them all (and the length).
-        if type(e) is not list or tuple(map(type, e)) != _BATCH_TYPES or e[1] not in KINDS:
-            raise SchemaError("bad_batch_event")
-    return site, visitor, events
-
-
-def decode_batch(value: bytes | None) -> tuple[str, str, list[EventRow]]:
-    """A Kafka record value of either version as (site, visitor, events), each event the array
-    it travels in (a Record's fields after site and visitor): for readers that want no object
-    per event. Raises SchemaError for anything else (the whole record)."""
-    doc = _load_record(value)
-    version = doc.get("v")
-    if version == BATCH_VERSION:
-        return _v2_events(doc)
-    if version == VERSION:
-        row = _v1_row(doc)
-        return row.site, row.visitor, [list(row[2:])]
-    raise SchemaError("bad_version", repr(version)[:20])
-
-
-def decode_records(value: bytes | None) -> list[Record]:
-    """Every event of a Kafka record value, of either version. Raises SchemaError for anything
-    else (the whole record)."""
-    site, visitor, events = decode_batch(value)
-    return [Record(site, visitor, *e) for e in events]
-
-
-def decode_row(value: bytes | None) -> Record:
-    """Read a version 1 Kafka record value back. Raises SchemaError for anything else."""
-    doc = _load_record(value)
-    if doc.get("v") != VERSION:
-        raise SchemaError("bad_version", repr(doc.get("v"))[:20])
-    return _v1_row(doc)
-
-
-def decode_record(value: bytes | None) -> Record:
-    """Read a version 1 Kafka record value back (old data; new code reads decode_records)."""
-    return decode_row(value)
+        return getattr(records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,16 +28,15 @@ from starlette.routing import Route
 
 from collector.body import BodyError, read_json_body
 from collector.cors import request_host
+from collector.records import Record, make_record
 from collector.runtime import Runtime, runtime
 from collector.schema import (
     MAX_ID_LEN,
     MAX_SEGMENT_BODY_BYTES,
     PropValue,
-    Record,
     SchemaError,
     corrected_time,
     load_json,
-    make_record,
     parse_event,
 )
 

@@ -17,7 +17,7 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from collector.app import create_app
-from collector.schema import Record, decode_records
+from collector.records import Record, decode_records
 from collector.settings import Settings
 from snippet.sites import Sites
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.schema import decode_records
+from collector.records import decode_records
 from tests.collector.conftest import Collector, StartCollector, beacon, event, read_topic
 
 import services

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError, OutOfOrderSequ
 from collector.ingest import Ingest
 from collector.metrics import Metrics
 from collector.producer import EventProducer, ProduceError, _never_expire
-from collector.schema import Record, encode_record
+from collector.records import Record, encode_record
 from collector.settings import Settings
 from collector.spool import Chunk, Spool
 
