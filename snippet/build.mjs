@@ -21,7 +21,7 @@ const WRAPPER = '__MICROCV_MODULE__(';
 // What a module may use besides the core's names; anything else is a typo the browser would
 // only report as a ReferenceError (swallowed by guard) at run time.
 const BROWSER = new Set([
-  'Blob', 'Date', 'window', 'document', 'location', 'navigator', 'innerHeight', 'IntersectionObserver', 'JSON', 'Math', 'MutationObserver', 'Object',
+  'Blob', 'Date', 'Map', 'window', 'document', 'location', 'navigator', 'innerHeight', 'IntersectionObserver', 'JSON', 'Math', 'MutationObserver', 'Object',
   'RegExp', 'URL', 'Uint32Array', 'arguments', 'clearTimeout', 'crypto', 'decodeURIComponent',
   'fetch', 'history', 'isFinite', 'localStorage', 'setTimeout', '__MICROCV_CONFIG__',
   '__MICROCV_MODULES__', WRAPPER.slice(0, -1),

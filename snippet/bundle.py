@@ -18,13 +18,11 @@ from typing import Final
 CONFIG_PLACEHOLDER: Final = "__MICROCV_CONFIG__()"
 MODULES_PLACEHOLDER: Final = "__MICROCV_MODULES__"
 
-# Assembly order is part of the click-crediting rule: the clicks module puts tagged elements
-# before everything (unshift) and untagged links and buttons after downloads and outbound.
+# Downloads and outbound links have no module: the clicks module sends link clicks and the
+# collector classifies them (collector/links.py).
 MODULES: Final = (
     "consent",
     "spa",
-    "downloads",
-    "outbound",
     "clicks",
     "scroll",
     "forms",
@@ -34,8 +32,8 @@ MODULES: Final = (
     "dead",
     "variants",
 )
-# The default set: pageviews (with single-page apps), clicks, scroll, downloads, outbound.
-DEFAULT_MODULES: Final = frozenset({"spa", "downloads", "outbound", "clicks", "scroll"})
+# The default set: pageviews (with single-page apps), clicks (with downloads, outbound), scroll.
+DEFAULT_MODULES: Final = frozenset({"spa", "clicks", "scroll"})
 # Rage and dead clicks describe elements with the clicks module's descriptor.
 REQUIRES: Final = {"rage": "clicks", "dead": "clicks"}
 

@@ -84,8 +84,8 @@ TAG_OPTIONS: Final[dict[str, tuple[Check, str, Any]]] = {
     # features (the default set is on)
     "spa": (_bool, "true or false", True),
     "clicks": (_bool, "true or false", True),
-    "downloads": (_bool, "true or false", True),
-    "outbound": (_bool, "true or false", True),
+    "downloads": (_bool, "true or false (the collector makes them of link clicks)", True),
+    "outbound": (_bool, "true or false (the collector makes them of link clicks)", True),
     "scroll": (_bool, "true or false", True),
     "forms": (_bool, "true or false", False),
     "engaged": (_bool, "true or false", False),
@@ -100,7 +100,11 @@ TAG_OPTIONS: Final[dict[str, tuple[Check, str, Any]]] = {
     "allow_webdriver": (_bool, "true or false", False),
     "dnt": (_bool, "true or false", False),
     "hash": (_bool, "true or false", False),
-    "download_extensions": (_extensions, 'a list of lower-case extensions like "epub"', []),
+    "download_extensions": (
+        _extensions,
+        'a list of lower-case extensions like "epub" (applied by the collector)',
+        [],
+    ),
     "click_rules": (_selector_names, 'a table of CSS selector = "name"', {}),
     "scroll_milestones": (_milestones, "ascending percentages, 1-100", [25, 50, 75, 90, 100]),
     "scroll_root": (_selector, "a CSS selector", ""),
@@ -114,12 +118,13 @@ SITE_KEYS: Final = {
     for name, (_, expected, default) in TAG_OPTIONS.items()
 }
 
-# Feature switch -> the module it ships.
+# Feature switch -> the module it ships. The collector makes downloads and outbound events of
+# the link clicks the clicks module sends (collector/links.py).
 _SWITCHES: Final = {
     "spa": "spa",
     "clicks": "clicks",
-    "downloads": "downloads",
-    "outbound": "outbound",
+    "downloads": "clicks",
+    "outbound": "clicks",
     "scroll": "scroll",
     "forms": "forms",
     "engaged": "engaged",
@@ -129,10 +134,11 @@ _SWITCHES: Final = {
     "consent": "consent",
     "visible": "visible",
 }
+# Options the collector applies (collector/links.py): never handed to the tracker.
+SERVER_OPTIONS: Final = frozenset({"downloads", "outbound", "download_extensions"})
 # Settings that only matter to one module are left out when that module is.
 _SETTING_MODULE: Final = {
     "hash": "spa",
-    "download_extensions": "downloads",
     "click_rules": "clicks",
     "scroll_milestones": "scroll",
     "scroll_root": "scroll",
@@ -194,13 +200,10 @@ def tag_config(site: Site, collector_url: str | None) -> dict[str, Any]:
         config["endpoint"] = collect_endpoint(collector_url)
     for key, (_, _, default) in TAG_OPTIONS.items():
         value = options[key]
-        if key in _SWITCHES and key not in _SETTING_MODULE:
+        if key in SERVER_OPTIONS or (key in _SWITCHES and key not in _SETTING_MODULE):
             continue
         if value == default or _SETTING_MODULE.get(key, "") not in {"", *features}:
             continue
-        if key == "download_extensions":
-            # The tracker puts these before its own list in one regular expression.
-            value = "".join(re.escape(ext) + "|" for ext in value)
         config[key] = value
     return config
 

@@ -1,1 +1,1 @@
-()=>{const e=J;let _=[];J=n=>_?_.length<100&&_.push(n):e(n),b.consent=n=>{const u=_||[];_=!n&&[],n&&u.map(e)}}
+()=>{let e=U,_=[];U=u=>_?_.length<100&&_.push(u):e(u),C.consent=u=>{let l=_||[];_=!u&&[],u&&l.map(e)}}

@@ -1,1 +1,1 @@
-()=>{let e,o;const t=()=>{const t=Date.now();e+=Math.min(t-o,15e3),o=t};for(const e of["scroll","click","keydown","mousemove","touchstart"])r(e,t);r("visibilitychange",()=>{o=Date.now()}),y.push(()=>{e=0,o=Date.now()}),O.push(()=>{t(),e&&I("engaged",void 0,{ms:e}),e=0})}
+()=>{let e,o=0,t=()=>{e=Date.now()},a=()=>{o+=Math.min(Date.now()-e,15e3),t()};for(let e of["scroll","click","keydown","mousemove","touchstart"])p(e,a);p("visibilitychange",t),S.push(t),m.push(()=>{a(),o&&R("engaged",void 0,{ms:o}),o=0})}

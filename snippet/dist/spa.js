@@ -1,1 +1,1 @@
-()=>{const o=()=>c.href.replace(t.u?"":/#.*/,"");let n=o();const a=i(()=>n!=(n=o())&&x());for(const t of["pushState","replaceState"]){const o=history[t];history[t]=function(){try{return o.apply(this,arguments)}finally{a()}}}r("popstate",a,e),t.u&&r("hashchange",a,e)}
+()=>{let a=()=>i.href.replace(e.p?"":/#.*/,""),o=a(),h=()=>o!=(o=a())&&k();for(let t of["pushState","replaceState"]){let e=history[t];history[t]=(...t)=>{e.apply(history,t),u(h)()}}p("popstate",h,t),p("hashchange",h,t)}

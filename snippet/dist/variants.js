@@ -1,1 +1,1 @@
-()=>{b.variant=(a,r)=>{a&&null!=r&&(S["exp:"+a]=""+r,I("variant",a,{variant:""+r}))},b.identify=a=>{/^[\w.:-]{1,64}$/.test(a)&&(S.uid=a)}}
+()=>{C.variant=(a,r)=>{a&&null!=r&&R("variant",a,{variant:b["exp:"+a]=""+r})},C.identify=a=>{/^[\w.:-]{1,64}$/.test(a)&&(b.uid=a)}}

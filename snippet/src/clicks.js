@@ -1,41 +1,44 @@
 /*
- * Clicks on tagged elements, and untagged clicks on links and buttons.
+ * Clicks (left, middle, or activated by the keyboard): on tagged elements, and untagged ones on
+ * links and buttons. Also shipped for the downloads and outbound switches: the collector makes
+ * a download or an outbound event of an untagged link click (collector/links.py).
  * An element is tagged by data-mcv="name" (data-mcv-* attributes become props) or by a CSS
  * selector in the site's click_rules. A click is credited to the NEAREST tagged ancestor of
  * what was hit (the element itself included): a tagged child inside a tagged parent gets the
  * click, the parent gets nothing; an element with both data-mcv and a rule takes data-mcv.
- * Tagged elements come before the download and outbound rules; an untagged link or button comes
- * after them and sends only a short descriptor (tag#id.class, never a value).
+ * An untagged link or button sends a short descriptor (tag#id.class, never a value), and a
+ * link what the collector needs of it (about() in the core).
  * Position is recorded for heatmaps in thousandths of the page width and document height.
  */
 __MICROCV_MODULE__(() => {
-  const rules = cfg._click_rules || {};
+  let rules = cfg._click_rules || {};
   // An invalid selector is left out rather than breaking every click.
-  const selectors = ['[data-mcv]', ...Object.keys(rules).filter(guard((s) => d.querySelector(s) || 1))];
+  let selectors = ['[data-mcv]', ...Object.keys(rules).filter(guard((s) => d.querySelector(s) || 1))];
 
-  const credit = (ev, name, props) => {
-    const root = d.documentElement;
+  let click = (ev) => {
+    // auxclick: the middle button only (not the context menu's).
+    if (ev.button > 1) return;
+    let t = hit(ev);
+    let root = d.documentElement;
+    let el = t.closest(selectors);
+    let props = {};
+    let name;
+    if (el) {
+      // data-mcv-sku="X" -> {sku: "X"}
+      for (let a of el.attributes) {
+        if (!a.name.indexOf('data-mcv-')) props[a.name.slice(9)] = a.value;
+      }
+      name = el.getAttribute('data-mcv') ?? rules[selectors.find((s) => el.matches(s))];
+    } else if (el = t.closest(CLICKABLE)) {
+      props = about(el);
+    } else return;
     if (ev.pageX || ev.pageY) {
       props.x = Math.round(ev.pageX * 1000 / root.scrollWidth);
       props.y = Math.round(ev.pageY * 1000 / root.scrollHeight);
     }
     // data-mcv="" claims the click without sending it.
-    return name == '' ? 'click' : track('click', name, props);
+    if (name != '') track('click', name, props);
   };
-
-  clicks.unshift((t, ev) => {
-    const el = t.closest(selectors);
-    const props = {};
-    if (el) {
-      // data-mcv-sku="X" -> {sku: "X"}
-      for (const a of el.attributes) {
-        if (!a.name.indexOf('data-mcv-')) props[a.name.slice(9)] = a.value;
-      }
-      return credit(ev, el.getAttribute('data-mcv') ?? rules[selectors.find((s) => el.matches(s))], props);
-    }
-  });
-  clicks.push((t, ev) => {
-    const el = t.closest(CLICKABLE);
-    if (el) return credit(ev, undefined, {el: describe(el)});
-  });
+  on('click', click);
+  on('auxclick', click);
 });

@@ -4,11 +4,11 @@
  * holds again. At most 100 events are held.
  */
 __MICROCV_MODULE__(() => {
-  const pass = enqueue;
+  let pass = enqueue;
   let held = [];
   enqueue = (e) => held ? held.length < 100 && held.push(e) : pass(e);
   api.consent = (yes) => {
-    const was = held || [];
+    let was = held || [];
     held = !yes && [];
     if (yes) was.map(pass);
   };

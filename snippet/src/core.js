@@ -1,17 +1,18 @@
 /*
- * microcv tag, core: pageviews, the click dispatcher, privacy switches, delivery and the API.
+ * microcv tag, core: pageviews, privacy switches, delivery and the API.
  *
  * Design goals: small (make tag-size prints every variant's gzip -9 size, a test holds the
  * budget), never harms the host page (every entry point from the browser goes through guard(),
  * nothing is prevented or delayed), one source for every site: the generator fills the site's
  * config into the one __MICROCV_CONFIG__() placeholder and the modules of the features the site
- * enables into __MICROCV_MODULES__ (snippet/bundle.py).
+ * enables into __MICROCV_MODULES__ (snippet/bundle.py). What the server can decide as well is
+ * decided there: the collector turns a link click into a download or an outbound event
+ * (collector/links.py), so the tag carries no extension list and no host rule.
  *
  * One scope: this file is written as top-level code (snippet/build.mjs wraps the minified result
  * in a function), so that a feature module, an arrow function put into `modules` below, uses
  * the core's names directly: the build mangles them with one name cache for all files. A module
- * is run once at start (each on its own, through guard) and hooks in with clicks (handlers, in
- * order; the first that returns a truthy value is credited with the click), views (run at each
+ * is run once at start (each on its own, through guard) and hooks in with views (run at each
  * new pageview, before it is sent), leaves (run when the page is hidden, with 1 when the
  * pageview ends), api (commands of microcv(...)) and extra (props added to every later event).
  * Properties starting with "_" are the config keys the generator writes (snippet/dist/names.json
@@ -20,11 +21,11 @@
  * Wire format (owned by collector/schema.py), sent as a text/plain body so no CORS preflight:
  *   {"v":1,"s":site,"t":sendTimeMs,"e":[{"i","k","n","ts","u","r","pv","p"}, ...]}
  */
-const cfg = __MICROCV_CONFIG__();
-const w = window;
-const d = document;
-const nav = navigator;
-const loc = location;
+let cfg = __MICROCV_CONFIG__();
+let w = window;
+let d = document;
+let nav = navigator;
+let loc = location;
 // Frameworks re-run inline scripts: a second copy would double every listener and event.
 if (w.__microcv) return;
 w.__microcv = 1;
@@ -35,7 +36,7 @@ if (nav.globalPrivacyControl || (cfg._dnt && nav.doNotTrack == 1) ||
   return w.microcv = () => 0;
 }
 // Each call from the browser goes through here: a bug in the tag must not reach the host page.
-const guard = (fn) => (...args) => {
+let guard = (fn) => (...args) => {
   try {
     return fn(...args);
   } catch {
@@ -43,45 +44,55 @@ const guard = (fn) => (...args) => {
   }
 };
 // Capture phase on the document sees every click, scroll and input, even those a page stops.
-const on = (type, fn, target = d) => target.addEventListener(type, guard(fn), 1);
-const run = (hooks, arg) => hooks.map((fn) => guard(fn)(arg));
+let on = (type, fn, target = d) => target.addEventListener(type, guard(fn), 1);
+let run = (hooks, arg) => hooks.map((fn) => guard(fn)(arg));
 // 128 random bits; getRandomValues exists in every context, randomUUID only in secure ones.
-const uid = () => crypto.getRandomValues(new Uint32Array(4)).join('');
-// An element as "tag#id.class" (the first class), never its text or value.
-const describe = (el) => el.localName + (el.id && '#' + el.id) + (el.classList[0] ? '.' + el.classList[0] : '');
+let uid = () => crypto.getRandomValues(new Uint32Array(4)).join('');
 // The element clicked: text nodes have no closest(), their parent element stands in.
-const hit = (ev) => ev.target.nodeType == 1 ? ev.target : ev.target.parentElement;
+let hit = ({target}) => target.closest ? target : target.parentElement;
 // Links and buttons: what an untagged click is counted on.
-const CLICKABLE = 'a,button,[role=button],input[type=submit],input[type=button]';
+let CLICKABLE = 'a,button,[role=button],input[type=submit],input[type=button]';
 // The collector counts characters as code points: never cut a surrogate pair in two.
-const clip = (s, max) => [...('' + s)].slice(0, max).join('');
+let clip = (s, max) => [...('' + s)].slice(0, max).join('');
+// An element as props: "tag#id.class" (the first class), never its text or value; inside a
+// link, what the collector reads of it (collector/links.py): an http(s) URL without query and
+// fragment (the download and outbound rules need no more), else only the scheme ("blob:",
+// "data:", "mailto:"), so a blob: or data: URL is never sent raw; and its download attribute
+// (null, left out by track, when there is none). getAttribute, not .href: on an SVG <a> .href
+// is an object, not a string.
+let about = (el) => {
+  let props = {el: el.localName + (el.id && '#' + el.id) + (el.classList[0] ? '.' + el.classList[0] : '')};
+  let a = el.closest('a[href]');
+  if (a) {
+    let url = new URL(a.getAttribute('href'), d.baseURI);
+    props.href = /^http/.test(url.protocol) ? url.origin + url.pathname : url.protocol;
+    props.dl = a.getAttribute('download');
+  }
+  return props;
+};
 // An external tag posts to the collector it was loaded from; an inline one is told where.
-const endpoint = cfg._endpoint || new URL('../collect', d.currentScript.src).href;
-const batch = cfg._batch_size || 10;
-// Bytes: the collector's body limit and the browser's in-flight keepalive budget.
-const LIMIT = 65536;
-const STORE = 'microcv:' + cfg._site;
-const queue = [];
-const clicks = [];
-const views = [];
-const leaves = [];
-const extra = {};
+let endpoint = cfg._endpoint || new URL('../collect', d.currentScript.src).href;
+let batch = cfg._batch_size || 10;
+let STORE = 'microcv:' + cfg._site;
+let queue = [];
+let views = [];
+let leaves = [];
+let extra = {};
 // A module's commands join these; 'event' sends a custom event.
-const api = {event: (name, props) => name && track('custom', name, props)};
+let api = {event: (name, props) => name && track('custom', name, props)};
 // Once the page is hidden it may never run again: every event goes out at once.
-let hidden, timer, pageview, page, credited;
+let hidden, timer, pageview, page;
 let inflight = 0;
 let referrer = d.referrer;
 
 // Props keep what the schema accepts (strings, finite numbers, booleans), at most 20 of them.
-// Returns the kind, so a click handler can return what it sent.
-const track = (kind, name, raw) => {
-  const props = {};
+let track = (kind, name, raw) => {
+  let props = {};
   let count = 0;
   raw = {...extra, ...raw};
-  for (const key in raw) {
+  for (let key in raw) {
     let value = raw[key];
-    const type = typeof value;
+    let type = typeof value;
     // "boolean" and "number" sort before "o"; isFinite refuses NaN and the infinities.
     if (count < 20 && (type < 'o' ? isFinite(value) : type == 'string' && (value = clip(value, 500)) + 1)) {
       props[clip(key, 64)] = value;
@@ -93,7 +104,6 @@ const track = (kind, name, raw) => {
     i: uid(), k: kind, n: name && clip(name, 100), ts: Date.now(), u: page, r: referrer,
     pv: pageview, p: count ? props : undefined,
   });
-  return kind;
 };
 
 // A let: the consent module puts a gate in front of it.
@@ -103,26 +113,26 @@ let enqueue = (e) => {
   else timer = timer || setTimeout(guard(flush), cfg._flush_ms || 1000);
 };
 
-const flush = () => {
-  clearTimeout(timer);
-  timer = 0;
+let flush = () => {
+  timer = clearTimeout(timer);
   while (queue.length) send(queue.splice(0, batch));
 };
 
-const send = (events) => {
-  const body = JSON.stringify({v: 1, s: cfg._site, t: Date.now(), e: events});
-  const size = new Blob([body]).size;
-  const half = events.length >> 1;
+let send = (events) => {
+  let body = JSON.stringify({v: 1, s: cfg._site, t: Date.now(), e: events});
+  // At most 3 bytes per UTF-16 unit: an upper bound of the body's bytes, without encoding it.
+  let size = body.length * 3;
+  let half = events.length >> 1;
   // sendBeacon returns false when the browser will not queue the body (over 64 KiB, or the
   // keepalive budget is taken). A refused batch is split. A refused single event on a page
   // going away is stored for the next page (a keepalive fetch would meet the same full budget,
   // a plain one be cancelled); on a visible page it goes by fetch, with keepalive while the
-  // tag's own bytes in flight fit the budget.
+  // tag's own bytes in flight fit the browser's 64 KiB budget.
   guard(() => nav.sendBeacon(endpoint, body))() || (half
     ? send(events.slice(0, half)) | send(events.slice(half))
     : hidden
       ? store(events)
-      : fetch(endpoint, {method: 'POST', body, keepalive: (inflight += size) < LIMIT})
+      : fetch(endpoint, {method: 'POST', body, keepalive: (inflight += size) < 65536})
         // A 4xx would be refused again; only an unavailable collector is worth a retry.
         .then((r) => r.status < 500 && r.status != 429 || store(events), () => store(events))
         .finally(() => inflight -= size));
@@ -130,13 +140,13 @@ const send = (events) => {
 
 // Failed sends wait in first-party storage, at most 50 events younger than a day (the
 // collector refuses older ones), and go out once from the next page with their ids unchanged.
-const stored = () => JSON.parse(localStorage[STORE] || '[]');
-const store = guard((events) => {
+let stored = () => JSON.parse(localStorage[STORE] || '[]');
+let store = guard((events) => {
   localStorage[STORE] = JSON.stringify(
     stored().concat(events).filter((e) => e.ts > Date.now() - 8e7).slice(-50));
 });
 
-const view = () => {
+let view = () => {
   pageview = uid();
   page = clip(loc.href, 2048);
   run(views);
@@ -144,54 +154,36 @@ const view = () => {
 };
 
 // A new URL without a new document (history API): the old pageview ends, a new one starts.
-const navigate = () => {
+let navigate = () => {
   run(leaves, 1);
   referrer = page;
   view();
 };
 
-// One click (or middle click) is credited to at most one handler, the first that claims it:
-// the modules are assembled so that tagged elements come first, then downloads, then
-// outbound links, then untagged links and buttons. Handlers get the element hit, the event,
-// and the link around it with its URL; `credited` says which kind took the click.
-const dispatch = (ev) => {
-  const t = hit(ev);
-  const a = t.closest('a[href]');
-  // getAttribute, not .href: on an SVG <a> .href is an object, not a string.
-  const url = a && new URL(a.getAttribute('href'), d.baseURI);
-  credited = 0;
-  if (ev.type == 'click' || ev.button == 1) clicks.some((fn) => (credited = fn(t, ev, a, url)));
-};
-
 // The page is hidden (tab switched, app backgrounded) or, with ending = 1, left.
-const hide = (ending) => {
+let hide = (ending) => {
   hidden = 1;
   run(leaves, ending);
   flush();
 };
 
-const modules = [__MICROCV_MODULES__];
+let modules = [__MICROCV_MODULES__];
 
-const start = () => {
-  on('click', dispatch);
-  on('auxclick', dispatch);
+let start = () => {
   modules.map((module) => guard(module)());
   // visibilitychange + pagehide, never unload: unload is unreliable on mobile and blocks the
   // back/forward cache. A page restored from that cache is a new pageview.
-  on('visibilitychange', () => (hidden = d.visibilityState == 'hidden') && hide());
+  on('visibilitychange', () => (hidden = d.hidden) && hide());
   on('pagehide', () => hide(1), w);
   on('pageshow', (ev) => {
     hidden = 0;
     ev.persisted && view();
   }, w);
-  guard(() => {
-    const kept = stored();
-    delete localStorage[STORE];
-    kept.map(enqueue);
-  })();
+  // Read, then removed, then sent: map's second argument is evaluated before it runs.
+  guard(() => stored().map(enqueue, delete localStorage[STORE]))();
   view();
   // Calls the page queued with the stub before the tag ran.
-  const queued = (w.microcv || 0).q || [];
+  let queued = (w.microcv || 0).q || [];
   w.microcv = guard((name, a, b) => api[name](a, b));
   queued.map((args) => w.microcv(...args));
 };

@@ -1,22 +1,23 @@
 /*
  * Dead clicks: a click on something clickable (a link, a button, a tagged element) after which,
  * within a second, the document did not change, the URL did not change and the page was not
- * left. Downloads and links that open elsewhere (outbound, target) are not dead.
+ * left. Links that open elsewhere (target) are not dead; a link's dead click carries the link
+ * as a click does, and the collector drops it when the link is a download or an outbound link
+ * (collector/links.py), which leave the document as it was.
  */
 __MICROCV_MODULE__(() => {
   let changed = 0;
   new MutationObserver(() => {
     changed = Date.now();
-  }).observe(d.documentElement, {childList: true, subtree: true, attributes: true, characterData: true});
+  }).observe(d.documentElement, {childList: 1, subtree: 1, attributes: 1, characterData: 1});
   on('click', (ev) => {
-    const el = hit(ev).closest(CLICKABLE + ',[data-mcv]');
-    const at = Date.now();
-    const url = loc.href;
-    if (!el || credited == 'download' || credited == 'outbound' || el.target) return;
-    setTimeout(guard(() => {
-      if (changed < at && loc.href == url && d.visibilityState == 'visible') {
-        track('dead_click', undefined, {el: describe(el)});
-      }
-    }), 1000);
+    let el = hit(ev).closest(CLICKABLE + ',[data-mcv]');
+    let at = Date.now();
+    let url = loc.href;
+    if (el && !el.target) {
+      setTimeout(guard(() => {
+        if (changed < at && loc.href == url && !d.hidden) track('dead_click', undefined, about(el));
+      }), 1000);
+    }
   });
 });

@@ -5,20 +5,19 @@
  * time is the sum.
  */
 __MICROCV_MODULE__(() => {
-  let total, last;
-  const active = () => {
-    const now = Date.now();
-    total += Math.min(now - last, 15000);
-    last = now;
+  // The reports at the end of a pageview set total back to 0 before the next one starts.
+  let total = 0;
+  let last;
+  let now = () => {
+    last = Date.now();
   };
-  for (const type of ['scroll', 'click', 'keydown', 'mousemove', 'touchstart']) on(type, active);
-  on('visibilitychange', () => {
-    last = Date.now();
-  });
-  views.push(() => {
-    total = 0;
-    last = Date.now();
-  });
+  let active = () => {
+    total += Math.min(Date.now() - last, 15000);
+    now();
+  };
+  for (let type of ['scroll', 'click', 'keydown', 'mousemove', 'touchstart']) on(type, active);
+  on('visibilitychange', now);
+  views.push(now);
   leaves.push(() => {
     active();
     if (total) track('engaged', undefined, {ms: total});

@@ -5,30 +5,23 @@
  * page is left, or a single-page app navigates).
  */
 __MICROCV_MODULE__(() => {
+  // form id -> 1 started, 2 submitted, 3 reported abandoned (this pageview)
   let state;
-  const id = (form) => form.id || form.getAttribute('name') || 'form' + [].indexOf.call(d.forms, form);
-  const touched = (ev) => {
-    const form = ev.target.form;
-    if (form && !state[id(form)]) {
-      state[id(form)] = 1;
-      track('form_start', id(form));
-    }
+  // getAttribute: form.name is a field named "name", if the form has one.
+  let id = (form) => form.id || form.getAttribute('name') || 'form' + [].indexOf.call(d.forms, form);
+  let touched = (ev) => {
+    let name = ev.target.form && id(ev.target.form);
+    if (name && !state[name]) track('form_start', name, state[name] = 1);
   };
   views.push(() => {
     state = {};
   });
   on('input', touched);
   on('change', touched);
-  on('submit', (ev) => {
-    state[id(ev.target)] = 2;
-    track('form_submit', id(ev.target));
-  });
+  on('submit', (ev) => track('form_submit', id(ev.target), state[id(ev.target)] = 2));
   leaves.push((ending) => {
-    for (const name in state) {
-      if (ending && state[name] == 1) {
-        state[name] = 3;
-        track('form_abandon', name);
-      }
+    for (let name in state) {
+      if (ending && state[name] == 1) track('form_abandon', name, state[name] = 3);
     }
   });
 });

@@ -8,33 +8,33 @@
  * {depth}) if it grew since the last report; scroll_max = false turns that off.
  */
 __MICROCV_MODULE__(() => {
-  let marks, deepest, reported;
+  let marks = cfg._scroll_milestones || [25, 50, 75, 90, 100];
+  // next: the index of the next milestone in marks.
+  let next, deepest, reported;
 
   views.push(() => {
-    marks = [...(cfg._scroll_milestones || [25, 50, 75, 90, 100])];
-    deepest = reported = 0;
+    next = deepest = reported = 0;
   });
 
   // Scroll events do not bubble; the capture phase sees every element's. Browsers fire them
   // at most once a frame, so there is nothing to throttle.
   on('scroll', (ev) => {
     // The document's scrolls are its scrollingElement's.
-    const el = ev.target.scrollingElement || ev.target;
-    const root = cfg._scroll_root;
-    const height = el.scrollHeight;
-    const view = el.clientHeight;
+    let el = ev.target.scrollingElement || ev.target;
+    let root = cfg._scroll_root;
+    let height = el.scrollHeight;
+    let view = el.clientHeight;
     if (height > view && (root ? el.matches(root) : view * 2 > w.innerHeight)) {
       // 2 px of slack: with zoom or fractional scrolling the bottom is often a pixel short.
-      const depth = Math.min(100, (el.scrollTop + view + 2) * 100 / height);
+      let depth = Math.min(100, (el.scrollTop + view + 2) * 100 / height);
       deepest = Math.max(deepest, depth);
-      while (depth >= marks[0]) track('scroll', '' + marks.shift());
+      while (depth >= marks[next]) track('scroll', '' + marks[next++]);
     }
   });
 
   leaves.push(() => {
     if (cfg._scroll_max != 0 && deepest > reported) {
-      reported = deepest;
-      track('scroll', 'max', {depth: Math.round(deepest)});
+      track('scroll', 'max', {depth: Math.round(reported = deepest)});
     }
   });
 });

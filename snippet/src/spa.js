@@ -1,23 +1,23 @@
 /*
  * Pageviews of single-page apps: one per real URL change through the history API.
- * pushState and replaceState are wrapped; popstate covers Back and Forward. The fragment is not
- * part of the URL unless the site sets `hash` (then hashchange counts too). Comparing with the
- * last URL seen is what keeps one Back press (popstate + hashchange) to one pageview.
+ * pushState and replaceState are wrapped; popstate and hashchange cover Back and Forward. The
+ * fragment is not part of the URL unless the site sets `hash`. Comparing with the last URL seen
+ * is what keeps one Back press (popstate + hashchange) to one pageview, and a hash-only change
+ * to none without `hash`.
  */
 __MICROCV_MODULE__(() => {
-  const current = () => loc.href.replace(cfg._hash ? '' : /#.*/, '');
+  // With `hash`, replace('', '') leaves the URL as it is.
+  let current = () => loc.href.replace(cfg._hash ? '' : /#.*/, '');
   let last = current();
-  const check = guard(() => last != (last = current()) && navigate());
-  for (const method of ['pushState', 'replaceState']) {
-    const original = history[method];
-    history[method] = function () {
-      try {
-        return original.apply(this, arguments);
-      } finally {
-        check();
-      }
+  let check = () => last != (last = current()) && navigate();
+  for (let method of ['pushState', 'replaceState']) {
+    let original = history[method];
+    // Both return undefined; what the original throws reaches the page as without the tag.
+    history[method] = (...args) => {
+      original.apply(history, args);
+      guard(check)();
     };
   }
   on('popstate', check, w);
-  if (cfg._hash) on('hashchange', check, w);
+  on('hashchange', check, w);
 });

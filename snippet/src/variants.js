@@ -6,9 +6,9 @@
  */
 __MICROCV_MODULE__(() => {
   api.variant = (experiment, variant) => {
+    // The exposure carries the new prop too: it is set before track reads it.
     if (experiment && variant != null) {
-      extra['exp:' + experiment] = '' + variant;
-      track('variant', experiment, {variant: '' + variant});
+      track('variant', experiment, {variant: extra['exp:' + experiment] = '' + variant});
     }
   };
   api.identify = (id) => {

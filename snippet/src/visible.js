@@ -5,32 +5,25 @@
  * rendering the route after pushState), at most once every half second.
  */
 __MICROCV_MODULE__(() => {
-  const wanted = cfg._visible;
-  let seen, observed, selectors, timers, scan;
-  const observer = new IntersectionObserver(guard((entries) => {
-    for (const entry of entries) {
-      const i = observed.indexOf(entry.target);
-      clearTimeout(timers[i]);
+  let wanted = cfg._visible;
+  // observed: this pageview's elements -> {n: name, t: timer}.
+  let seen, observed, scan;
+  let observer = new IntersectionObserver(guard((entries) => {
+    for (let entry of entries) {
+      let o = observed.get(entry.target);
+      clearTimeout(o.t);
       if (entry.intersectionRatio >= 0.5) {
-        timers[i] = setTimeout(guard(() => {
-          const name = wanted[selectors[i]];
-          if (!seen[name]) {
-            seen[name] = 1;
-            track('visible', name);
-          }
-        }), 1000);
+        o.t = setTimeout(guard(() => seen[o.n] || track('visible', seen[o.n] = o.n)), 1000);
       }
     }
   }), {threshold: 0.5});
 
-  const find = () => {
+  let find = () => {
     scan = 0;
-    for (const s in wanted) {
-      if (seen[wanted[s]]) continue;
-      for (const el of d.querySelectorAll(s)) {
-        if (observed.indexOf(el) < 0) {
-          observed.push(el);
-          selectors.push(s);
+    for (let s in wanted) {
+      for (let el of d.querySelectorAll(s)) {
+        if (!observed.has(el)) {
+          observed.set(el, {n: wanted[s]});
           observer.observe(el);
         }
       }
@@ -40,12 +33,10 @@ __MICROCV_MODULE__(() => {
   views.push(() => {
     observer.disconnect();
     seen = {};
-    observed = [];
-    selectors = [];
-    timers = [];
+    observed = new Map();
     find();
   });
   new MutationObserver(() => {
     scan = scan || setTimeout(guard(find), 500);
-  }).observe(d.documentElement, {childList: true, subtree: true});
+  }).observe(d.documentElement, {childList: 1, subtree: 1});
 });

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from collector.links import classify
+from collector.schema import parse_event
 from snippet.generator import render_inline
 from snippet.sites import Site
 
@@ -61,6 +63,8 @@ class Pages:
     root: Path
     base: str
     received: list[dict[str, Any]]
+    # Site id -> the tag options its page was written with.
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def write(
         self,
@@ -75,6 +79,7 @@ class Pages:
         """A page with the inline tag for `site` (a fresh one by default); returns the site id."""
         site = site or f"t-{uuid.uuid4().hex[:10]}"
         tag_options = {"allow_webdriver": True, **(options or {})}
+        self.options[site] = tag_options
         tag = render_inline(
             Site(id=site, domains=("127.0.0.1",), tag=tag_options), collector or self.base
         )
@@ -95,6 +100,29 @@ class Pages:
 
     def events(self, site: str, kind: str | None = None) -> list[dict[str, Any]]:
         return [e for b in self.bodies(site) for e in b["e"] if kind is None or e["k"] == kind]
+
+    def counted(self, site: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """The events as the collector counts them: what the tag sent, through the collector's
+        own link rules (collector/links.py, which make downloads and outbound events)."""
+        return counted(self.events(site), self.options.get(site, {}), kind)
+
+
+def counted(
+    events: list[dict[str, Any]], options: dict[str, Any], kind: str | None = None
+) -> list[dict[str, Any]]:
+    site = Site(id="s", domains=("127.0.0.1",), tag=options)
+    out = []
+    for e in events:
+        parsed = parse_event(e)
+        event = classify(parsed, site)
+        if event is None or kind not in (None, event.kind):
+            continue
+        if event != parsed:
+            e = {k: v for k, v in e.items() if k not in ("n", "p")}
+            e |= {"k": event.kind} | ({"n": event.name} if event.name else {})
+            e |= {"p": event.props} if event.props else {}
+        out.append(e)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +186,7 @@ class Visit:
             """() => {
                 Object.defineProperty(document, 'visibilityState', {get: () => 'hidden',
                     configurable: true});
+                Object.defineProperty(document, 'hidden', {get: () => true, configurable: true});
                 document.dispatchEvent(new Event('visibilitychange'));
             }"""
         )

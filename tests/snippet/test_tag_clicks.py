@@ -4,6 +4,7 @@ downloads and outbound links."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
@@ -14,8 +15,9 @@ STAY = "<script>document.addEventListener('click', e => e.preventDefault())</scr
 
 
 async def clicks_of(visit: Visit, site: str, kind: str = "click") -> list[dict[str, Any]]:
+    """The site's events of a kind as the collector counts them (its link rules included)."""
     await visit.page.wait_for_timeout(1300)
-    return visit.pages.events(site, kind)
+    return visit.pages.counted(site, kind)
 
 
 async def test_nearest_tagged_ancestor_gets_the_click(visit: Visit, pages: Pages) -> None:
@@ -143,13 +145,17 @@ async def test_download_rule(
     await visit.page.goto(pages.url("dl.html"))
     await visit.page.click("a")
     downloads = await clicks_of(visit, site, "download")
+    # What the tag sends: the link without its query and fragment, and its download attribute.
+    (sent,) = pages.events(site, "click")
+    assert sent["p"]["href"] == urljoin(pages.url("dl.html"), href.split("?")[0])
+    assert sent["p"].get("dl") == ("setup-1.2.bin" if attrs else None)
     if expected is None:
         assert downloads == []
-        assert len(pages.events(site, "click")) == 1  # an untagged link instead
+        assert len(pages.counted(site, "click")) == 1  # an untagged link instead
     else:
         (download,) = downloads
         assert (download["n"], download.get("p", {}).get("ext")) == expected
-        assert pages.events(site, "click") == []
+        assert pages.counted(site, "click") == []
 
 
 async def test_blob_and_data_downloads_are_never_sent_raw(visit: Visit, pages: Pages) -> None:
@@ -165,6 +171,8 @@ async def test_blob_and_data_downloads_are_never_sent_raw(visit: Visit, pages: P
     await visit.page.click("#blob")
     downloads = await clicks_of(visit, site, "download")
     assert [d["n"] for d in downloads] == ["notes.txt", "blob"]
+    # The tag sends only the scheme of a blob: or data: URL.
+    assert [e["p"]["href"] for e in pages.events(site, "click")] == ["data:", "blob:"]
     assert "SECRET" not in str(pages.bodies(site))
     assert "blob:" not in str(downloads)
 
@@ -196,4 +204,4 @@ async def test_outbound_left_middle_and_modifier_clicks_each_once(
     assert await visit.page.evaluate("window.prevented") == 0
     # Left click last: the page goes away, and the event still arrives (page-hide flush).
     await visit.page.click("#out", no_wait_after=True)
-    await visit.wait_for(site, "outbound", 5)
+    await visit.wait_until(lambda: len(pages.counted(site, "outbound")) == 5)

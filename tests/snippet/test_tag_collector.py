@@ -212,5 +212,13 @@ async def test_every_group_reaches_kafka_through_the_collector(
     assert len({r["id"] for r in records}) == len(records)
     (click,) = [r for r in records if r["k"] == "click" and r["n"] == "add_to_cart"]
     assert click["p"]["sku"] == "MUG-1" and click["p"]["exp:checkout"] == "B"
+    # The tag sent link clicks; the collector's link rules (collector/links.py) made these.
     (download,) = [r for r in records if r["k"] == "download"]
     assert download["n"] == "whitepaper.pdf"
+    assert download["p"] == {"ext": "pdf", "exp:checkout": "B"}
+    (outbound,) = [r for r in records if r["k"] == "outbound"]
+    assert (outbound["n"], outbound["p"]["url"]) == ("127.0.0.2", "http://127.0.0.2:9/partner")
+    # The links left the page as it was, but a download or outbound link is no dead click.
+    dead = {r["p"]["el"] for r in records if r["k"] == "dead_click"}
+    assert "button#dead" in dead and not dead & {"a#pdf", "a#out"}
+    assert not any("href" in r["p"] for r in records)
