@@ -5,7 +5,8 @@
  * page is left, or a single-page app navigates).
  */
 __MICROCV_MODULE__(() => {
-  // form id -> 1 started, 2 submitted, 3 reported abandoned (this pageview)
+  // form id -> 1 started, 2 submitted, 3 reported abandoned (this pageview). The state is set
+  // in track's props argument, evaluated before track runs; a number adds no props.
   let state;
   // getAttribute: form.name is a field named "name", if the form has one.
   let id = (form) => form.id || form.getAttribute('name') || 'form' + [].indexOf.call(d.forms, form);
