@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from bench import records, wrk
 from bench.infra import READ_TOKEN, SITE, Infra
 from bench.results import Results
-from collector.schema import encode_record, make_record, parse_beacon, record_key
+from collector.records import encode_record, make_record, record_key
+from collector.schema import parse_beacon
 
 CONVERSIONS = 20
 DAYS = 30

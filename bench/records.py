@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from collector.schema import encode_batch, make_record, parse_beacon, record_key
+from collector.records import encode_batch, make_record, record_key
+from collector.schema import parse_beacon
 
 KINDS = (
     {"k": "click", "n": "add_to_cart", "p": {"sku": "MUG-1", "price": 12}},

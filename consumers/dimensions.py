@@ -12,7 +12,8 @@ from functools import lru_cache
 from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
-from collector.schema import PropValue, Record, RecordRow
+from collector.records import Record, RecordRow
+from collector.schema import PropValue
 from consumers.keys import HEAT_GRID, Breakdown
 
 MAX_VALUE_LEN: Final = 200

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from collector.schema import EventRow, SchemaError, decode_batch
+from collector.records import EventRow, decode_batch
+from collector.schema import SchemaError
 from snippet.sites import Sites
 
 Poison = tuple[ConsumerRecord[bytes, bytes], str]  # (record, reason)

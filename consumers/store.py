@@ -30,7 +30,7 @@ from consumers.redisconn import AnyRedis, pipeline
 # KEYS[1]: the site's watermark hash; KEYS[2..]: every other key the share touches.
 # ARGV: watermark field, expected watermark (-1: none), new watermark, payload (JSON, see
 # consumers.writes): ids per seen-set, then HINCRBY / PFADD / SADD / ZINCRBY / HSET / LPUSH
-# groups and TTLs, each naming its key by index.
+# groups and TTLs, each naming its key by index (PFADD groups: a list of keys, same members).
 # Returns {0, n} once applied; {-1, watermark} when the watermark is not the expected one
 # (another member got further, or Redis lost writes); {-2, {ids}} when event ids of the share
 # were already seen (a client retry that another share applied): nothing is written then.
@@ -51,7 +51,9 @@ for _, g in ipairs(p.hi) do
   local k = KEYS[g[1]]
   for i = 2, #g, 2 do redis.call('HINCRBY', k, g[i], g[i + 1]) end
 end
-for _, g in ipairs(p.pf) do redis.call('PFADD', KEYS[g[1]], unpack(g, 2)) end
+for _, g in ipairs(p.pf) do
+  for _, k in ipairs(g[1]) do redis.call('PFADD', KEYS[k], unpack(g, 2)) end
+end
 for _, g in ipairs(p.sa) do redis.call('SADD', KEYS[g[1]], unpack(g, 2)) end
 for _, g in ipairs(p.zi) do
   local k = KEYS[g[1]]

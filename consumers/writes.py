@@ -25,7 +25,7 @@ from typing import Final
 
 import orjson
 
-from collector.schema import EventRow, Record
+from collector.records import EventRow, Record
 from consumers.config import Candidate, SiteConfig, props_match
 from consumers.dimensions import PROPS_KINDS, Pair, fixed_breakdowns, props_breakdowns
 from consumers.keys import (
@@ -95,7 +95,9 @@ class _Writes:
     index: dict[str, int] = field(default_factory=dict)
     ttl: dict[int, int] = field(default_factory=dict)
     hincr: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    pfadd: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # (keys, visitors): a minute's visitors go to its minute, hour and day HyperLogLogs, sent
+    # once for the three keys (they were most of the script's payload).
+    pfadd: list[tuple[list[int], set[str]]] = field(default_factory=list)
     sadd: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     zincr: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     hset: dict[int, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
@@ -129,7 +131,12 @@ class _Writes:
             {
                 "ids": chunks(self.ids),
                 "hi": pairs(self.hincr),
-                "pf": chunks(self.pfadd),
+                "pf": [
+                    [keys, *ms[i : i + CHUNK]]
+                    for keys, members in self.pfadd
+                    for ms in (list(members),)
+                    for i in range(0, len(ms), CHUNK)
+                ],
                 "sa": chunks(self.sadd),
                 "zi": pairs(self.zincr),
                 "hs": pairs(self.hset),
@@ -296,8 +303,11 @@ def _bucketed(
             w.hincr[i][f] += n
     for groups in visitors_per_minute:
         for (f, minute), visitors in groups.items():
-            for res, size in RESOLUTIONS:
-                w.pfadd[w.key(unique_key(site, f, res, minute // size), TTL_S[res])] |= visitors
+            keys = [
+                w.key(unique_key(site, f, res, minute // size), TTL_S[res])
+                for res, size in RESOLUTIONS
+            ]
+            w.pfadd.append((keys, visitors))
 
 
 def _score(config: SiteConfig, w: _Writes, r: Record, cvs: Sequence[str]) -> None:

@@ -17,7 +17,8 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from collector.schema import PropValue, Record, encode_record, record_key
+from collector.records import Record, encode_record, record_key
+from collector.schema import PropValue
 from consumers.api import create_app
 from consumers.settings import Settings
 from consumers.worker import Worker

@@ -8,7 +8,7 @@ import io
 import httpx
 import pytest
 
-from collector.schema import Record
+from collector.records import Record
 from consumers.api.stats import compare
 from tests.api.conftest import AUTH, Fill, event
 

@@ -13,7 +13,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.schema import PropValue, Record
+from collector.records import Record
+from collector.schema import PropValue
 
 FUNNEL_WINDOW_MS = 30 * 60_000
 STEPS: list[set[str]] = [{"view_product"}, {"reviews_seen", "add_to_cart"}, {"whitepaper"}]

@@ -28,7 +28,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
-from collector.schema import encode_record, record_key
+from collector.records import encode_record, record_key
 from consumers import reads
 from consumers.config import parse_site_config
 from consumers.keys import watermark_key

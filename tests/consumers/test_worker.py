@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
-from collector.schema import Record, encode_batch, encode_record, record_key
+from collector.records import Record, encode_batch, encode_record, record_key
 from consumers.keys import counter_fields
 from consumers.settings import Settings
 from consumers.store import read_counters
