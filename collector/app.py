@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector import segment
@@ -30,7 +30,7 @@ from collector.metrics import Metrics
 from collector.producer import EventProducer
 from collector.ratelimit import RateLimiter
 from collector.records import make_record
-from collector.runtime import Runtime, State, runtime
+from collector.runtime import JSONResponse, Runtime, State, runtime
 from collector.schema import MAX_BODY_BYTES, SchemaError, corrected_time, parse_beacon
 from collector.settings import Settings
 from collector.spool import Spool

@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypedDict, cast
+from typing import Any, TypedDict, cast
 
+import orjson
+from starlette import responses
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from collector.bots import BotDetector
 from collector.clientip import ClientAddresses
@@ -24,6 +25,14 @@ from collector.records import Record
 from collector.settings import Settings
 from collector.visitor import VisitorIds
 from snippet.sites import Sites
+
+
+class JSONResponse(responses.JSONResponse):
+    """Starlette's JSON answer rendered by orjson: the same compact UTF-8 bytes in half the
+    time (every beacon's answer is one)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,13 @@ from datetime import datetime
 from typing import Any, Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.body import BodyError, read_json_body
 from collector.cors import request_host
 from collector.records import Record, make_record
-from collector.runtime import Runtime, runtime
+from collector.runtime import JSONResponse, Runtime, runtime
 from collector.schema import (
     MAX_ID_LEN,
     MAX_SEGMENT_BODY_BYTES,
