@@ -80,6 +80,7 @@ async def collect(request: Request) -> Response:
             continue
         # Link clicks become downloads and outbound events here, not in the tag.
         if (counted := classify(event, site)) is None:
+            rt.metrics.ignored += 1
             continue
         event = counted
         records.append(

@@ -47,6 +47,7 @@ class Metrics:
         self.spooled = 0
         self.replayed = 0
         self.bots = 0
+        self.ignored = 0
         self.in_flight = 0
         self.produced_then_refused = 0
         self.rejected: Counter[str] = Counter()
@@ -83,6 +84,13 @@ class Metrics:
             self.replayed,
         )
         metric("microcv_events_bot_total", "counter", "Accepted events sent by bots.", self.bots)
+        metric(
+            "microcv_events_ignored_total",
+            "counter",
+            "Valid events the site counts as nothing (a link click on a site with clicks off, a "
+            "dead click on a download or outbound link: collector/links.py).",
+            self.ignored,
+        )
         metric(
             "microcv_events_in_flight",
             "gauge",

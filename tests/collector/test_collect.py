@@ -191,3 +191,18 @@ async def test_health_readiness_and_options_never_405(collector: Collector) -> N
     assert ready.status_code == 200, ready.text
     for path in ("/healthz", "/readyz", "/metrics"):
         assert (await collector.client.options(path)).status_code == 204
+
+
+async def test_a_link_event_the_site_counts_as_nothing_is_counted_as_ignored(
+    collector: Collector, site_id: str, kafka: services.KafkaServer, topic: str
+) -> None:
+    # A download link leaves the page as it was by design: its dead click is no signal.
+    dead = event(k="dead_click", p={"href": "http://localhost/files/guide.pdf", "el": "a"})
+    del dead["n"]  # an untagged click: the tag sends no name
+    resp = await collector.post(beacon(site_id, [dead]))
+    assert resp.status_code == 202
+    assert resp.json() == {"accepted": 0, "rejected": []}
+    assert await read_records(kafka.bootstrap, topic) == []
+    metrics = await collector.metrics()
+    assert metrics["microcv_events_ignored_total"] == 1
+    assert metrics["microcv_events_accepted_total"] == 0
