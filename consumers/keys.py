@@ -127,13 +127,31 @@ def buckets_of(ts_ms: int) -> tuple[tuple[Resolution, int], ...]:
     return (("m", minute), ("h", minute // 60), ("d", minute // 1440))
 
 
-def cover(first_minute: int, last_minute: int) -> list[tuple[Resolution, int]]:
+def cover(
+    first_minute: int, last_minute: int, now_minute: int | None = None
+) -> list[tuple[Resolution, int]]:
     """The fewest buckets that cover minutes first..last (inclusive) exactly.
 
     Whole days and hours inside the range are read from their own buckets; the ragged edges
     from minute buckets. Minute buckets live 26 h, so callers keep ranges that need minute
     precision within the last day (see consumers.store.window_range).
+
+    A range that reaches `now_minute` may be read on to the end of the current hour or day
+    when that takes fewer buckets: no event is counted after now (the collector never dates
+    an event later than its arrival), so the current hour's or day's bucket holds exactly the
+    minutes up to now. A 30-day window then reads today from one bucket, not up to 23 hour and
+    59 minute buckets.
     """
+    if now_minute is None or last_minute < now_minute:
+        return _exact_cover(first_minute, last_minute)
+    ends = [(now_minute // MINUTES[res] + 1) * MINUTES[res] - 1 for res in ("h", "d")]
+    return min(
+        (_exact_cover(first_minute, end) for end in [last_minute, *ends] if end >= last_minute),
+        key=len,
+    )
+
+
+def _exact_cover(first_minute: int, last_minute: int) -> list[tuple[Resolution, int]]:
     buckets: list[tuple[Resolution, int]] = []
     cursor = first_minute
     while cursor <= last_minute:

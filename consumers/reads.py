@@ -2,7 +2,8 @@
 
 Ranges are inclusive minute numbers (minutes since the epoch, UTC), as `window_range` and
 `custom_range` return them; a range is read from the fewest minute/hour/day buckets that cover it
-(consumers.keys.cover). Each function makes one round trip (a pipeline), whatever the range.
+(consumers.keys.cover). Each function makes one round trip (a pipeline, or one script that sums
+the range's hashes inside Redis: consumers.store.sum_hashes), whatever the range.
 Rates, uplift and significance are the API's business: these functions return counts.
 """
 
@@ -35,7 +36,7 @@ from consumers.keys import (
     unique_key,
 )
 from consumers.redisconn import AnyRedis, pipeline
-from consumers.store import parse_window, read_counters, window_range
+from consumers.store import now_minute, parse_window, read_counters, sum_hashes, window_range
 
 __all__ = [
     "Breakdown",
@@ -97,23 +98,11 @@ def custom_range(from_ms: int, to_ms: int, now_ms: int) -> tuple[int, int]:
     return first, last
 
 
-async def _sum_hashes(redis: AnyRedis, keys: Sequence[str]) -> dict[str, int]:
-    async with pipeline(redis) as pipe:
-        for key in keys:
-            pipe.hgetall(key)
-        hashes = await pipe.execute()
-    totals: dict[str, int] = defaultdict(int)
-    for h in hashes:
-        for f, v in h.items():
-            totals[_text(f)] += int(v)
-    return dict(totals)
-
-
 async def _family(
     redis: AnyRedis, site: str, family: Family, first: int, last: int
 ) -> dict[str, int]:
-    keys = [family_key(site, family, res, b) for res, b in cover(first, last)]
-    return dict(sorted((await _sum_hashes(redis, keys)).items()))
+    keys = [family_key(site, family, res, b) for res, b in cover(first, last, now_minute())]
+    return dict(sorted((await sum_hashes(redis, keys)).items()))
 
 
 async def bot_counters(redis: AnyRedis, site: str, first: int, last: int) -> dict[str, int]:
@@ -134,7 +123,7 @@ async def uniques(
     Fields: "*" (visitors with any human event), an event kind ("pageview"), or "cv:<name>"
     for a micro-conversion.
     """
-    buckets = cover(first, last)
+    buckets = cover(first, last, now_minute())
     keys = [[unique_key(site, f, res, b) for res, b in buckets] for f in fields]
     counts: list[int]
     if isinstance(redis, RedisCluster):
@@ -161,12 +150,14 @@ class Summary:
     visitors: int
     kinds: dict[str, ConversionCount]
     conversions: dict[str, ConversionCount]
+    counters: dict[str, int]  # as read_counters gives them
 
 
 async def summary(redis: AnyRedis, config: SiteConfig, first: int, last: int) -> Summary:
     site = config.site
-    counts = await read_counters(redis, site, first, last)
-    cv_counts = await conversions(redis, site, first, last)
+    counts, cv_counts = await asyncio.gather(
+        read_counters(redis, site, first, last), conversions(redis, site, first, last)
+    )
     kinds = [k for k in sorted(KINDS) if counts.get(k)]
     names = [c.name for c in config.conversions]
     fields = ["*", *kinds, *[f"cv:{n}" for n in names]]
@@ -175,6 +166,7 @@ async def summary(redis: AnyRedis, config: SiteConfig, first: int, last: int) ->
         visitors=visitors["*"],
         kinds={k: ConversionCount(counts[k], visitors[k]) for k in kinds},
         conversions={n: ConversionCount(cv_counts.get(n, 0), visitors[f"cv:{n}"]) for n in names},
+        counters=counts,
     )
 
 
@@ -233,8 +225,8 @@ class FunnelReport:
 
 
 async def funnel(redis: AnyRedis, site: str, spec: Funnel, first: int, last: int) -> FunnelReport:
-    keys = [funnel_key(site, spec.name, res, b) for res, b in cover(first, last)]
-    totals = await _sum_hashes(redis, keys)
+    keys = [funnel_key(site, spec.name, res, b) for res, b in cover(first, last, now_minute())]
+    totals = await sum_hashes(redis, keys)
     names = spec.step_names()
     steps = [FunnelStep(names[i], totals.get(str(i + 1), 0)) for i in range(len(spec.steps))]
     return FunnelReport(spec.name, spec.window_ms, steps)
@@ -277,8 +269,8 @@ async def breakdown(
     redis: AnyRedis, site: str, dim: Breakdown, first: int, last: int, limit: int = 20
 ) -> list[tuple[str, int]]:
     """The top `limit` values of a breakdown, most frequent first (ties by value)."""
-    keys = [breakdown_key(site, dim, res, b) for res, b in cover(first, last)]
-    totals = await _sum_hashes(redis, keys)
+    keys = [breakdown_key(site, dim, res, b) for res, b in cover(first, last, now_minute())]
+    totals = await sum_hashes(redis, keys)
     return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
 
@@ -286,9 +278,9 @@ async def scroll_depths(
     redis: AnyRedis, site: str, first: int, last: int, path: str | None = None
 ) -> dict[str, dict[int, int]]:
     """Page path -> {milestone %: scroll events reaching it}; one page when `path` is given."""
-    keys = [breakdown_key(site, "scroll", res, b) for res, b in cover(first, last)]
+    keys = [breakdown_key(site, "scroll", res, b) for res, b in cover(first, last, now_minute())]
     pages: dict[str, dict[int, int]] = defaultdict(dict)
-    for f, n in (await _sum_hashes(redis, keys)).items():
+    for f, n in (await sum_hashes(redis, keys)).items():
         depth, _, page = f.partition("|")
         if (path is None or page == path) and depth.isdigit():
             pages[page][int(depth)] = n
@@ -306,10 +298,10 @@ class Heatmap:
 
 
 async def heatmap(redis: AnyRedis, site: str, path: str, first: int, last: int) -> Heatmap:
-    keys = [breakdown_key(site, "heat", res, b) for res, b in cover(first, last)]
+    keys = [breakdown_key(site, "heat", res, b) for res, b in cover(first, last, now_minute())]
     cells = [[0] * HEAT_GRID for _ in range(HEAT_GRID)]
     total = 0
-    for f, n in (await _sum_hashes(redis, keys)).items():
+    for f, n in (await sum_hashes(redis, keys)).items():
         cell, _, page = f.partition("|")
         if page != path:
             continue

@@ -51,8 +51,8 @@ async def read_counters(
     redis: AnyRedis, config: SiteConfig, span: Span
 ) -> tuple[dict[str, object], Table]:
     """The Counters answer: raw counters, and count + unique visitors per kind and conversion."""
-    totals = await reads.counters(redis, config.site, span.first, span.last)
     summary = await reads.summary(redis, config, span.first, span.last)
+    totals = summary.counters
     body: dict[str, object] = {
         "site": config.site,
         **span_fields(span),
