@@ -70,7 +70,12 @@ async def collect(request: Request) -> Response:
     received = int(time.time() * 1000)
     user_agent = request.headers.get("user-agent", "")
     bot = rt.bots.is_bot(user_agent)
-    visitor = rt.visitors.visitor_id(site.id, address, user_agent)
+    # A tag with persist_visitor sends its own id: a visitor that lasts across days.
+    visitor = (
+        rt.visitors.client_visitor_id(site.id, beacon.client_id)
+        if beacon.client_id
+        else rt.visitors.visitor_id(site.id, address, user_agent)
+    )
     rejected = list(beacon.rejected)
     records = []
     for index, event in enumerate(beacon.events):

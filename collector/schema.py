@@ -6,7 +6,7 @@ collector/records.py's (it builds records from parsed events with `make_record`)
 
 Beacon (what the tag sends; short keys because every byte of the tag counts)::
 
-    {"v": 1, "s": "<site>", "t": <send time, ms>, "e": [<event>, ...]}
+    {"v": 1, "s": "<site>", "t": <send time, ms>, "cid": "<client id>"?, "e": [<event>, ...]}
 
 or a single event with the envelope keys beside it: {"v": 1, "s": "<site>", "i": ..., "k": ...}.
 
@@ -22,6 +22,7 @@ reason (and counted in a metric); a batch with no good event is refused as a who
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -65,6 +66,9 @@ MAX_URL_LEN: Final = 2048
 MAX_PROPS: Final = 20
 MAX_PROP_KEY_LEN: Final = 64
 MAX_PROP_VALUE_LEN: Final = 500
+# A client's own visitor id ("cid", sent by a tag with persist_visitor on): opaque, never kept as
+# it is (collector/visitor.py hashes it).
+CLIENT_ID: Final = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # Event time is corrected for client clock skew and must fall in [receive - MAX_AGE, receive].
 MAX_AGE_MS: Final = 24 * 3600 * 1000
 
@@ -99,6 +103,7 @@ class Beacon:
     sent_at: int | None
     events: list[Event]
     rejected: list[tuple[int, str]]  # (index in the batch, reason)
+    client_id: str = ""  # "cid": the client's persistent visitor id, "" when it sent none
 
 
 def _str(obj: dict[str, Any], key: str, max_len: int, *, required: bool = False) -> str:
@@ -255,6 +260,11 @@ def parse_beacon(body: bytes) -> Beacon:
         raise SchemaError("bad_version", f"this collector speaks version {VERSION}")
     site = _str(doc, "s", MAX_SITE_ID_LEN, required=True)
     sent_at = _int(doc, "t")
+    client_id = doc.get("cid")
+    if client_id is not None and not (
+        isinstance(client_id, str) and CLIENT_ID.fullmatch(client_id)
+    ):
+        raise SchemaError("bad_cid", "8-64 of A-Z a-z 0-9 _ -")
     items = doc.get("e", [doc])
     if not isinstance(items, list) or not items:
         raise SchemaError("bad_events", "e must be a non-empty list")
@@ -267,7 +277,9 @@ def parse_beacon(body: bytes) -> Beacon:
             events.append(parse_event(item))
         except SchemaError as exc:
             rejected.append((index, exc.reason))
-    return Beacon(site=site, sent_at=sent_at, events=events, rejected=rejected)
+    return Beacon(
+        site=site, sent_at=sent_at, events=events, rejected=rejected, client_id=client_id or ""
+    )
 
 
 def corrected_time(event_ts: int, sent_at: int | None, received: int) -> int | None:

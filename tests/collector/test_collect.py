@@ -12,7 +12,7 @@ import pytest
 
 from collector.body import BodyError, _Inflater
 from collector.schema import MAX_BODY_BYTES
-from tests.collector.conftest import ORIGIN, Collector, beacon, event, read_records
+from tests.collector.conftest import CHROME_UA, ORIGIN, Collector, beacon, event, read_records
 
 import services
 
@@ -206,3 +206,26 @@ async def test_a_link_event_the_site_counts_as_nothing_is_counted_as_ignored(
     metrics = await collector.metrics()
     assert metrics["microcv_events_ignored_total"] == 1
     assert metrics["microcv_events_accepted_total"] == 0
+
+
+async def test_a_client_id_is_the_visitor_whatever_the_browser(
+    collector: Collector, site_id: str, kafka: services.KafkaServer, topic: str
+) -> None:
+    # A tag with persist_visitor sends its id as "cid": one visitor across user agents (and
+    # days: tests/collector/test_trust.py); without it, the daily hash of address and agent.
+    cid = "9876543210" * 4
+    agents = (CHROME_UA, CHROME_UA.replace("Chrome/131", "Chrome/130"))
+    kept = [event() for _ in agents]
+    daily = [event() for _ in agents]
+    for ua, with_id, without in zip(agents, kept, daily, strict=True):
+        for body in (beacon(site_id, [with_id], cid=cid), beacon(site_id, [without])):
+            resp = await collector.post(body, headers={"User-Agent": ua})
+            assert resp.status_code == 202, resp.text
+    bad = await collector.post(beacon(site_id, [event()], cid="ana@example.com"))
+    assert (bad.status_code, bad.json()["error"]) == (400, "bad_cid")
+    visitor = {r.id: r.visitor for r in await read_records(kafka.bootstrap, topic)}
+    assert len(visitor) == 4
+    assert visitor[kept[0]["i"]] == visitor[kept[1]["i"]]
+    assert visitor[daily[0]["i"]] != visitor[daily[1]["i"]]
+    assert visitor[kept[0]["i"]] not in {visitor[daily[0]["i"]], visitor[daily[1]["i"]], cid}
+    assert (await collector.metrics())['microcv_events_rejected_total{reason="bad_cid"}'] == 1

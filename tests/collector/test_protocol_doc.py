@@ -22,3 +22,4 @@ def test_the_json_schema_carries_the_code_limits() -> None:
     assert event["p"]["maxProperties"] == schema.MAX_PROPS
     assert event["p"]["propertyNames"]["maxLength"] == schema.MAX_PROP_KEY_LEN
     assert str(schema.MAX_BODY_BYTES) in doc["description"]
+    assert doc["properties"]["cid"]["pattern"] == f"^{schema.CLIENT_ID.pattern}$"

@@ -114,6 +114,17 @@ def test_limits_at_their_maximum_pass() -> None:
     assert len(small.events) == schema.MAX_EVENTS
 
 
+def test_the_client_id_is_optional_and_opaque() -> None:
+    assert parse_beacon(body([ev()])).client_id == ""
+    kept = "1234567890" * 4  # what the tag makes: 128 random bits as decimal digits
+    assert parse_beacon(body([ev()], cid=kept)).client_id == kept
+    assert parse_beacon(body([ev()], cid="aZ_-" * 16)).client_id == "aZ_-" * 16
+    # Anything else refuses the request: a visitor id that is not opaque (an e-mail address),
+    # too short to be random, too long, or not a string.
+    for bad in ("ana@example.com", "1234567", "x" * 65, 12345678901234567890, ""):
+        assert reason(body([ev()], cid=bad)) == "bad_cid"
+
+
 def test_a_single_event_without_a_batch() -> None:
     beacon = parse_beacon(orjson.dumps({"v": 1, "s": "shop", **ev()}))
     assert [e.id for e in beacon.events] == ["e1"]

@@ -11,7 +11,14 @@ from starlette.datastructures import Headers
 from collector.bots import BotDetector
 from collector.clientip import ClientAddresses
 from collector.ratelimit import RateLimiter
-from collector.visitor import DAY_S, GRACE_S, DailySalts, VisitorIds, salt_key
+from collector.visitor import (
+    DAY_S,
+    GRACE_S,
+    PERSISTENT_KEY,
+    DailySalts,
+    VisitorIds,
+    salt_key,
+)
 from tests.collector.conftest import (
     CHROME_UA,
     ORIGIN,
@@ -187,10 +194,40 @@ async def test_collectors_share_the_daily_salt_and_old_ones_expire(
     await redis.delete(salt_key(day + 1))
 
 
+async def test_a_client_id_keeps_its_visitor_across_days_and_collectors(redis: Redis) -> None:
+    now = time.time()
+    tomorrow = (int(now // DAY_S) + 1) * DAY_S + 10
+    salts = DailySalts(redis, 2.0)
+    await salts.refresh(now)
+    ids = VisitorIds(salts, b"pepper")
+    cid = "1234567890" * 4
+    today = ids.client_visitor_id("shop", cid)
+    daily = ids.visitor_id("shop", "198.51.100.7", CHROME_UA, now)
+    await salts.refresh(tomorrow)
+    # The daily id changes with the day's salt; the client's stays.
+    assert ids.visitor_id("shop", "198.51.100.7", CHROME_UA, tomorrow) != daily
+    assert ids.client_visitor_id("shop", cid) == today
+    # Another collector (its own cache) gives the same visitor: the key is shared in Redis,
+    # and never expires.
+    other = DailySalts(redis, 2.0)
+    await other.refresh(now)
+    assert VisitorIds(other, b"pepper").client_visitor_id("shop", cid) == today
+    assert await redis.ttl(PERSISTENT_KEY) == -1
+    # A keyed hash per site, never the id itself.
+    assert len(today) == 16 and cid not in today
+    assert ids.client_visitor_id("blog", cid) != today
+    assert VisitorIds(salts, b"other pepper").client_visitor_id("shop", cid) != today
+    assert today not in (daily, ids.user_visitor_id("shop", cid, now))
+
+
 async def test_without_redis_a_local_salt_keeps_events_flowing() -> None:
     dead = Redis.from_url(f"redis://127.0.0.1:{services.free_port()}/0", socket_connect_timeout=0.5)
     salts = DailySalts(dead, 1.0)
     await salts.refresh()
     visitor = VisitorIds(salts).visitor_id("shop", "1.2.3.4", "ua")
     assert len(visitor) == 16 and salts.fallbacks == 1
+    # A client's own id too: a local persistent salt, made once.
+    for _ in range(2):
+        assert len(VisitorIds(salts).client_visitor_id("shop", "1234567890" * 4)) == 16
+    assert salts.fallbacks == 2
     await dead.aclose()
