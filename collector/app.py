@@ -37,6 +37,7 @@ from collector.spool import Spool
 from collector.tagserve import tag_routes
 from collector.visitor import DailySalts, VisitorIds
 from collector.writekeys import parse_write_keys
+from snippet.generator import TAG_PATH
 from snippet.sites import Sites, load_sites
 
 logger = logging.getLogger(__name__)
@@ -45,24 +46,24 @@ logger = logging.getLogger(__name__)
 async def collect(request: Request) -> Response:
     rt = runtime(request)
     address = rt.client_address(request)
-    if refused := rt.limit_client(address):
+    if refused := rt.limit_client(request, address):
         return refused
     try:
         beacon = parse_beacon(
             await read_json_body(request, MAX_BODY_BYTES, rt.settings.body_timeout_s)
         )
     except BodyError as exc:
-        return rt.error(exc.status, exc.reason, exc.detail)
+        return rt.refuse(request, exc.status, exc.reason, exc.detail)
     except SchemaError as exc:
-        return rt.error(400, exc.reason, exc.detail)
+        return rt.refuse(request, 400, exc.reason, exc.detail)
     site = rt.sites.get(beacon.site)
     if site is None:
-        return rt.error(400, "unknown_site", "not in the sites config")
+        return rt.refuse(request, 400, "unknown_site", "not in the sites config")
     host = request_host(request)
     if host is None:
-        return rt.error(403, "origin_missing", "an Origin or Referer header is required")
+        return rt.refuse(request, 403, "origin_missing", "an Origin or Referer header is required")
     if not site.allows_host(host):
-        return rt.error(403, "origin_not_allowed", "not one of the site's domains")
+        return rt.refuse(request, 403, "origin_not_allowed", "not one of the site's domains")
     cors = rt.cors.headers(request, site)
     if refused := rt.limit_site(site.id, len(beacon.events), cors):
         return refused
@@ -259,7 +260,10 @@ def create_app(settings: Settings, sites: Sites | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint, methods=["GET", "HEAD"]),
-        *(Route(p, allow, methods=["OPTIONS"]) for p in ("/healthz", "/readyz", "/metrics")),
+        *(
+            Route(p, allow, methods=["OPTIONS"])
+            for p in (TAG_PATH, "/healthz", "/readyz", "/metrics")
+        ),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

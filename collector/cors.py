@@ -69,6 +69,19 @@ class Cors:
             "Vary": "Origin",
         }
 
+    def refusal_headers(self, request: Request) -> dict[str, str]:
+        """Headers for a refusal given before the request's site is known: readable by a page of
+        any configured site. The tag keeps and resends what it cannot read (a CORS failure looks
+        like a network error), and these refusals would only come again."""
+        origin = request.headers.get("origin")
+        if origin is None or not self.any_site_allows(origin):
+            return {"Vary": "Origin"}
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": "Retry-After",
+            "Vary": "Origin",
+        }
+
     def preflight(self, request: Request) -> Response:
         origin = request.headers.get("origin")
         headers = {"Vary": "Origin, Access-Control-Request-Headers"}

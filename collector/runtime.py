@@ -63,6 +63,11 @@ class Runtime:
         body = {"error": reason, "detail": detail, "code": reason, "message": detail or reason}
         return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
+    def refuse(self, request: Request, status: int, reason: str, detail: str = "") -> JSONResponse:
+        """A refusal given before the request's site is known (collector/cors.py says why it
+        carries CORS headers all the same)."""
+        return self.error(status, reason, detail, self.cors.refusal_headers(request))
+
     def too_many(self, reason: str, wait: float, headers: Mapping[str, str]) -> JSONResponse:
         retry = {**headers, "Retry-After": str(max(1, math.ceil(wait)))}
         return self.error(429, reason, f"retry in {wait:.1f} s", retry)
@@ -71,9 +76,10 @@ class Runtime:
         peer = request.client.host if request.client else ""
         return self.addresses.resolve(peer, request.headers)
 
-    def limit_client(self, address: str) -> JSONResponse | None:
-        wait = self.client_limits.take(address)
-        return self.too_many("client_rate_limited", wait, {}) if wait else None
+    def limit_client(self, request: Request, address: str) -> JSONResponse | None:
+        if not (wait := self.client_limits.take(address)):
+            return None
+        return self.too_many("client_rate_limited", wait, self.cors.refusal_headers(request))
 
     def limit_site(self, site: str, events: int, headers: Mapping[str, str]) -> JSONResponse | None:
         wait = self.site_limits.take(site, events)

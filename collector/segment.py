@@ -162,18 +162,18 @@ def _records(
 
 async def _handle(request: Request, kind_of: str) -> Response:
     rt = runtime(request)
-    if refused := rt.limit_client(rt.client_address(request)):
+    if refused := rt.limit_client(request, rt.client_address(request)):
         return refused
     try:
         doc = load_json(
             await read_json_body(request, MAX_SEGMENT_BODY_BYTES, rt.settings.body_timeout_s)
         )
     except BodyError as exc:
-        return rt.error(exc.status, exc.reason, exc.detail)
+        return rt.refuse(request, exc.status, exc.reason, exc.detail)
     except SchemaError as exc:
-        return rt.error(400, exc.reason, exc.detail)
+        return rt.refuse(request, 400, exc.reason, exc.detail)
     if not isinstance(doc, dict):
-        return rt.error(400, "bad_envelope", "a JSON object")
+        return rt.refuse(request, 400, "bad_envelope", "a JSON object")
     key = _write_key(request, doc)
     site_id = rt.write_keys.get(key) if key else None
     site = rt.sites.get(site_id) if site_id else None

@@ -76,6 +76,36 @@ async def test_cors_preflight_and_answers(collector: Collector, site_id: str) ->
     assert resp.headers["vary"] == "Origin"
 
 
+async def test_refusals_before_the_site_is_known_are_readable_by_a_site_page(
+    start_collector: StartCollector, site_id: str
+) -> None:
+    # The tag retries what it cannot read (a CORS failure looks like a network error), so a
+    # refusal a page of a configured site would get again must be readable there.
+    collector = await start_collector(client_rate=0.001, client_burst=3)
+    too_large = b"{" + b" " * (64 * 1024) + b"}"
+    cases = [
+        (b'{"v": 1, "s": ', 400, "bad_json"),
+        (too_large, 413, "body_too_large"),
+        (beacon("t-not-configured", [event()]), 400, "unknown_site"),
+        (beacon(site_id, [event()]), 429, "client_rate_limited"),
+    ]
+    for body, status, reason in cases:
+        resp = await collector.post(body)
+        assert (resp.status_code, resp.json()["error"]) == (status, reason)
+        assert resp.headers["access-control-allow-origin"] == ORIGIN
+        assert resp.headers["vary"] == "Origin"
+    foreign = await collector.post(b"{", headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 429 and "access-control-allow-origin" not in foreign.headers
+    assert foreign.headers["vary"] == "Origin"
+
+
+async def test_options_never_answers_405(collector: Collector, site_id: str) -> None:
+    for path in (f"/v1/tag/{site_id}.js", "/healthz", "/readyz", "/metrics"):
+        resp = await collector.client.options(path, headers={"Origin": ORIGIN})
+        assert resp.status_code == 204, path
+        assert "GET" in resp.headers["allow"]
+
+
 def test_forwarded_headers_are_believed_only_from_trusted_proxies() -> None:
     direct = ClientAddresses([])
     spoof = Headers({"x-forwarded-for": "1.2.3.4"})
