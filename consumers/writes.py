@@ -186,7 +186,7 @@ def prepare(
     for visitor, events in batches:
         total += len(events)
         for e in events:
-            # The event's array as decoded (collector.schema.EventRow): no object per event.
+            # The event's array as decoded (collector.records.EventRow): no object per event.
             rid, kind, name, ts, client_ts, _, url, referrer, _, props, is_bot = e
             if rid in seen:
                 continue
