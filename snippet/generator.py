@@ -22,6 +22,11 @@ from snippet.sites import Site, SitesConfigError
 
 COLLECT_PATH: Final = "/v1/collect"
 TAG_PATH: Final = "/v1/tag/{site}.js"
+# The collect URL of the tracker the collector serves (at TAG_PATH), evaluated as it starts.
+SERVED_ENDPOINT: Final = 'new URL("../collect",document.currentScript.src).href'
+# Options written into the config as what the tracker tests (when they are on): with
+# dnt = true, "this browser sends Do-Not-Track"; a site without it ships no such test.
+_EXPRESSIONS: Final = {"dnt": 'navigator.doNotTrack=="1"'}
 
 # What a page can paste before the tag (or anywhere, if the tag is loaded late) to call
 # microcv('event', name, props) early; the tag replays the queued calls when it starts.
@@ -93,6 +98,11 @@ TAG_OPTIONS: Final[dict[str, tuple[Check, str, Any]]] = {
     "dead_clicks": (_bool, "true or false (needs clicks)", False),
     "variants": (_bool, "true or false", False),
     "consent": (_bool, "true or false", False),
+    "persist_visitor": (
+        _bool,
+        "true or false (a random id in localStorage: the site owner's consent duty)",
+        False,
+    ),
     "visible": (_selector_names, 'a table of CSS selector = "name"', {}),
     # settings
     "flush_ms": (_positive_int(60_000), "milliseconds, 1-60000", 1000),
@@ -133,6 +143,7 @@ _SWITCHES: Final = {
     "variants": "variants",
     "consent": "consent",
     "visible": "visible",
+    "persist_visitor": "visitor",
 }
 # Options the collector applies (collector/links.py): never handed to the tracker.
 SERVER_OPTIONS: Final = frozenset({"downloads", "outbound", "download_extensions"})
@@ -215,16 +226,24 @@ def render_config(site: Site, collector_url: str | None) -> str:
     missing = set(config) - set(names)
     if missing:
         raise RuntimeError(f"snippet/dist does not read config keys {sorted(missing)}: make tag")
-    short = {names[key]: value for key, value in config.items()}
+    # Some values are expressions of ours (no site input) that the tracker evaluates as it
+    # starts, so that only the trackers that need them carry them.
+    expressions = {key: _EXPRESSIONS[key] for key in config if key in _EXPRESSIONS}
+    if collector_url is None:
+        expressions["endpoint"] = SERVED_ENDPOINT
+    short = {names[key]: value for key, value in config.items() if key not in expressions}
     text = json.dumps(short, separators=(",", ":"), ensure_ascii=False)
     # JSON escapes keep the values; "<" can no longer start "</script>" or "<!--", U+2028/2029
     # are line terminators to older JavaScript parsers, and "{{" would be a variable to GTM.
-    return (
+    text = (
         text.replace("<", "\\u003c")
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
         .replace("{{", "{\\u007b")
     )
+    for key, expression in expressions.items():
+        text = f'{text[:-1]},"{names[key]}":{expression}}}'
+    return text
 
 
 def render_script(site: Site, collector_url: str | None) -> str:

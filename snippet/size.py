@@ -20,7 +20,7 @@ BUDGET: Final = {"default": 1300, "all": 2500}
 # The switches of the default set (on unless a site turns them off).
 _DEFAULT: Final = ("spa", "clicks", "downloads", "outbound", "scroll")
 # Module -> the switch that ships it, for the modules outside the default set.
-_SWITCH: Final = {"rage": "rage_clicks", "dead": "dead_clicks"}
+_SWITCH: Final = {"rage": "rage_clicks", "dead": "dead_clicks", "visitor": "persist_visitor"}
 
 
 def _site(switches: set[str]) -> Site:

@@ -1,1 +1,1 @@
-()=>{let e=U,_=[];U=u=>_?_.length<100&&_.push(u):e(u),C.consent=u=>{let l=_||[];_=!u&&[],u&&l.map(e)}}
+()=>{let e=T,_=[];T=u=>_?_.length<100&&_.push(u):e(u),I.consent=u=>{u&&(_||[]).map(e),_=!u&&[]}}

@@ -1,1 +1,1 @@
-()=>{let t=0;new MutationObserver(()=>{t=Date.now()}).observe(o.documentElement,{childList:1,subtree:1,attributes:1,characterData:1}),p("click",e=>{let a=h(e).closest(_+",[data-mcv]"),c=Date.now(),d=i.href;a&&!a.target&&setTimeout(u(()=>{t<c&&i.href==d&&!o.hidden&&R("dead_click",void 0,s(a))}),1e3)})}
+()=>{let t=0;new MutationObserver(()=>{t=n()}).observe(o.documentElement,{childList:1,subtree:1,attributes:1,characterData:1}),g("click",e=>{let a=_(e).closest(f),c=n(),i=r.href;a&&!a.target&&setTimeout(d(()=>{t<c&&r.href==i&&!o.hidden&&R("dead_click",void 0,m(a))}),1e3)})}

@@ -1,1 +1,1 @@
-()=>{let e,o=0,t=()=>{e=Date.now()},a=()=>{o+=Math.min(Date.now()-e,15e3),t()};for(let e of["scroll","click","keydown","mousemove","touchstart"])p(e,a);p("visibilitychange",t),S.push(t),m.push(()=>{a(),o&&R("engaged",void 0,{ms:o}),o=0})}
+()=>{let o=0,e=0,t=()=>{o+=e&&Math.min(n()-e,15e3),e=n()};for(let o of["scroll","keydown","pointerdown","pointermove"])g(o,t);b.push(()=>{e=n()}),C.push(()=>{t(),o&&R("engaged",void 0,{ms:o}),o=e=0})}

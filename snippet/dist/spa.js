@@ -1,1 +1,1 @@
-()=>{let a=()=>i.href.replace(e.p?"":/#.*/,""),o=a(),h=()=>o!=(o=a())&&k();for(let t of["pushState","replaceState"]){let e=history[t];history[t]=(...t)=>{e.apply(history,t),u(h)()}}p("popstate",h,t),p("hashchange",h,t)}
+()=>{let o=()=>r.href.replace(e.p?"":/#.*/,""),a=o(),l=()=>a!=(a=o())&&V();for(let t of["pushState","replaceState"]){let e=history[t];history[t]=(...t)=>{e.apply(history,t),d(l)()}}g("popstate",l,t)}

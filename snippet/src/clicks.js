@@ -32,7 +32,8 @@ __MICROCV_MODULE__(() => {
     } else if (el = t.closest(CLICKABLE)) {
       props = about(el);
     } else return;
-    if (ev.pageX || ev.pageY) {
+    // detail: the click count, 0 for a click activated by the keyboard (which has no position).
+    if (ev.detail) {
       props.x = Math.round(ev.pageX * 1000 / root.scrollWidth);
       props.y = Math.round(ev.pageY * 1000 / root.scrollHeight);
     }

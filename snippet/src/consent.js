@@ -8,8 +8,7 @@ __MICROCV_MODULE__(() => {
   let held = [];
   enqueue = (e) => held ? held.length < 100 && held.push(e) : pass(e);
   api.consent = (yes) => {
-    let was = held || [];
+    if (yes) (held || []).map(pass);
     held = !yes && [];
-    if (yes) was.map(pass);
   };
 });

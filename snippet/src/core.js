@@ -19,19 +19,22 @@
  * has their short names).
  *
  * Wire format (owned by collector/schema.py), sent as a text/plain body so no CORS preflight:
- *   {"v":1,"s":site,"t":sendTimeMs,"e":[{"i","k","n","ts","u","r","pv","p"}, ...]}
+ *   {"v":1,"s":site,"cid":visitorId?,"t":sendTimeMs,"e":[{"i","k","n","ts","u","r","pv","p"}, ...]}
  */
 let cfg = __MICROCV_CONFIG__();
 let w = window;
 let d = document;
 let nav = navigator;
 let loc = location;
+// Date.now needs no this.
+let now = Date.now;
 // Frameworks re-run inline scripts: a second copy would double every listener and event.
 if (w.__microcv) return;
 w.__microcv = 1;
 // A visitor who asked not to be tracked, or a browser driven by automation (unless the site
 // allows it), gets a tag that sends nothing; the page's calls go nowhere harmlessly.
-if (nav.globalPrivacyControl || (cfg._dnt && nav.doNotTrack == 1) ||
+// cfg._dnt is the generator's test of Do-Not-Track, there only when the site honours it.
+if (nav.globalPrivacyControl || cfg._dnt ||
   (nav.webdriver && !cfg._allow_webdriver)) {
   return w.microcv = () => 0;
 }
@@ -50,8 +53,9 @@ let run = (hooks, arg) => hooks.map((fn) => guard(fn)(arg));
 let uid = () => crypto.getRandomValues(new Uint32Array(4)).join('');
 // The element clicked: text nodes have no closest(), their parent element stands in.
 let hit = ({target}) => target.closest ? target : target.parentElement;
-// Links and buttons: what an untagged click is counted on.
-let CLICKABLE = 'a,button,[role=button],input[type=submit],input[type=button]';
+// Links, buttons and tagged elements: what a click is counted on (the clicks module looks for
+// a tagged element first, so for it the tagged ones here change nothing).
+let CLICKABLE = 'a,button,[role=button],input[type=submit],input[type=button],[data-mcv]';
 // The collector counts characters as code points: never cut a surrogate pair in two.
 let clip = (s, max) => [...('' + s)].slice(0, max).join('');
 // An element as props: "tag#id.class" (the first class), never its text or value; inside a
@@ -70,8 +74,9 @@ let about = (el) => {
   }
   return props;
 };
-// An external tag posts to the collector it was loaded from; an inline one is told where.
-let endpoint = cfg._endpoint || new URL('../collect', d.currentScript.src).href;
+// An inline tag is told where to post; the one the collector serves has, in its config, an
+// expression for the collector it was loaded from (SERVED_ENDPOINT in snippet/generator.py).
+let endpoint = cfg._endpoint;
 let batch = cfg._batch_size || 10;
 let STORE = 'microcv:' + cfg._site;
 let queue = [];
@@ -81,16 +86,15 @@ let extra = {};
 // A module's commands join these; 'event' sends a custom event.
 let api = {event: (name, props) => name && track('custom', name, props)};
 // Once the page is hidden it may never run again: every event goes out at once.
-let hidden, timer, pageview, page;
+// visitor: what the batch's "cid" is made of, set by the visitor module only (persist_visitor).
+let hidden, timer, pageview, page, visitor;
 let inflight = 0;
 let referrer = d.referrer;
 
 // Props keep what the schema accepts (strings, finite numbers, booleans), at most 20 of them.
-let track = (kind, name, raw) => {
-  let props = {};
-  let count = 0;
-  raw = {...extra, ...raw};
-  for (let key in raw) {
+// props and count are locals: no caller passes more than three arguments.
+let track = (kind, name, raw, props = {}, count = 0) => {
+  for (let key in raw = {...extra, ...raw}) {
     let value = raw[key];
     let type = typeof value;
     // "boolean" and "number" sort before "o"; isFinite refuses NaN and the infinities.
@@ -101,7 +105,7 @@ let track = (kind, name, raw) => {
   }
   // JSON leaves out what is undefined: no name, no props.
   enqueue({
-    i: uid(), k: kind, n: name && clip(name, 100), ts: Date.now(), u: page, r: referrer,
+    i: uid(), k: kind, n: name && clip(name, 100), ts: now(), u: page, r: referrer,
     pv: pageview, p: count ? props : undefined,
   });
 };
@@ -119,7 +123,7 @@ let flush = () => {
 };
 
 let send = (events) => {
-  let body = JSON.stringify({v: 1, s: cfg._site, t: Date.now(), e: events});
+  let body = JSON.stringify({v: 1, s: cfg._site, cid: visitor, t: now(), e: events});
   // At most 3 bytes per UTF-16 unit: an upper bound of the body's bytes, without encoding it.
   let size = body.length * 3;
   let half = events.length >> 1;
@@ -143,7 +147,7 @@ let send = (events) => {
 let stored = () => JSON.parse(localStorage[STORE] || '[]');
 let store = guard((events) => {
   localStorage[STORE] = JSON.stringify(
-    stored().concat(events).filter((e) => e.ts > Date.now() - 8e7).slice(-50));
+    stored().concat(events).filter((e) => e.ts > now() - 8e7).slice(-50));
 });
 
 let view = () => {
@@ -170,7 +174,7 @@ let hide = (ending) => {
 let modules = [__MICROCV_MODULES__];
 
 let start = () => {
-  modules.map((module) => guard(module)());
+  run(modules);
   // visibilitychange + pagehide, never unload: unload is unreliable on mobile and blocks the
   // back/forward cache. A page restored from that cache is a new pageview.
   on('visibilitychange', () => (hidden = d.hidden) && hide());

@@ -8,11 +8,11 @@
 __MICROCV_MODULE__(() => {
   let changed = 0;
   new MutationObserver(() => {
-    changed = Date.now();
+    changed = now();
   }).observe(d.documentElement, {childList: 1, subtree: 1, attributes: 1, characterData: 1});
   on('click', (ev) => {
-    let el = hit(ev).closest(CLICKABLE + ',[data-mcv]');
-    let at = Date.now();
+    let el = hit(ev).closest(CLICKABLE);
+    let at = now();
     let url = loc.href;
     if (el && !el.target) {
       setTimeout(guard(() => {

@@ -1,28 +1,28 @@
 /*
  * Forms, identified by id, else name, else their place among the page's forms; never a field's
- * value. form_start at the first input or change in a form (once per pageview), form_submit on
- * submit, form_abandon for a started form that was not submitted when the pageview ends (the
- * page is left, or a single-page app navigates).
+ * value. form_start at the first input in a form (once per pageview; browsers fire input for
+ * every kind of field, checkboxes, radios, selects and files included, before their change),
+ * form_submit on submit, form_abandon for a started form that was not submitted when the
+ * pageview ends (the page is left, or a single-page app navigates).
  */
 __MICROCV_MODULE__(() => {
-  // form id -> 1 started, 2 submitted, 3 reported abandoned (this pageview). The state is set
-  // in track's props argument, evaluated before track runs; a number adds no props.
-  let state;
+  // form id -> 1 started, 2 submitted (this pageview; reset when it ends). The state is set in
+  // track's props argument, evaluated before track runs; a number adds no props.
+  let state = {};
   // getAttribute: form.name is a field named "name", if the form has one.
   let id = (form) => form.id || form.getAttribute('name') || 'form' + [].indexOf.call(d.forms, form);
   let touched = (ev) => {
     let name = ev.target.form && id(ev.target.form);
     if (name && !state[name]) track('form_start', name, state[name] = 1);
   };
-  views.push(() => {
-    state = {};
-  });
   on('input', touched);
-  on('change', touched);
   on('submit', (ev) => track('form_submit', id(ev.target), state[id(ev.target)] = 2));
   leaves.push((ending) => {
-    for (let name in state) {
-      if (ending && state[name] == 1) track('form_abandon', name, state[name] = 3);
+    if (ending) {
+      for (let name in state) {
+        if (state[name] < 2) track('form_abandon', name);
+      }
+      state = {};
     }
   });
 });

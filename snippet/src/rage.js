@@ -8,11 +8,11 @@ __MICROCV_MODULE__(() => {
   let first = 0;
   let x, y, count;
   on('click', (ev) => {
-    let now = Date.now();
-    if (now - first < 1000 && Math.hypot(x - ev.clientX, y - ev.clientY) < 30) {
+    let at = now();
+    if (at - first < 1000 && Math.hypot(x - ev.clientX, y - ev.clientY) < 30) {
       count++;
     } else {
-      first = now;
+      first = at;
       x = ev.clientX;
       y = ev.clientY;
       count = 1;

@@ -1,9 +1,10 @@
 /*
  * Pageviews of single-page apps: one per real URL change through the history API.
- * pushState and replaceState are wrapped; popstate and hashchange cover Back and Forward. The
- * fragment is not part of the URL unless the site sets `hash`. Comparing with the last URL seen
- * is what keeps one Back press (popstate + hashchange) to one pageview, and a hash-only change
- * to none without `hash`.
+ * pushState and replaceState are wrapped; popstate covers Back and Forward, and every fragment
+ * navigation too (a link to #tab, location.hash = ...: browsers fire popstate before
+ * hashchange), so hashchange needs no listener. The fragment is not part of the URL unless the
+ * site sets `hash`. Comparing with the last URL seen keeps a hash-only change to no pageview
+ * without `hash`.
  */
 __MICROCV_MODULE__(() => {
   // With `hash`, replace('', '') leaves the URL as it is.
@@ -19,5 +20,4 @@ __MICROCV_MODULE__(() => {
     };
   }
   on('popstate', check, w);
-  on('hashchange', check, w);
 });

@@ -90,6 +90,12 @@ async def test_click_position_is_relative_to_page_width_and_document_height(
     assert click["p"]["x"] == round(x * 1000 / width)
     assert click["p"]["y"] == round(y * 1000 / height)
     assert 700 < click["p"]["y"] < 800
+    # Activated by the keyboard: the same click, without a position.
+    await visit.page.focus("button")
+    await visit.page.keyboard.press("Enter")
+    await visit.wait_for(site, "click", 2)
+    keyboard = pages.events(site, "click")[1]
+    assert keyboard["n"] == "low" and "x" not in keyboard.get("p", {})
 
 
 async def test_rage_click_once_per_burst(visit: Visit, pages: Pages) -> None:

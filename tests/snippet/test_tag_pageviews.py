@@ -47,13 +47,16 @@ async def test_back_from_a_fragment_after_push_state_is_one_pageview(
 async def test_hash_switch_counts_fragments_once_per_back_press(visit: Visit, pages: Pages) -> None:
     site = pages.write("hash/a.html", "<a href='#tab' id='t'>tab</a>", {"hash": True})
     await visit.page.goto(pages.url("hash/a.html"))
-    await visit.page.click("#t")  # hashchange (and no popstate from a link click? both fire)
+    await visit.page.click("#t")  # popstate, then hashchange: one pageview
     await visit.wait_for(site, "pageview", 2)
     await visit.page.go_back()  # popstate + hashchange: one pageview
     await visit.wait_for(site, "pageview", 3)
+    # A fragment set by a script is a fragment navigation too (the tag listens to popstate only).
+    await visit.page.evaluate("location.hash = 'more'")
+    await visit.wait_for(site, "pageview", 4)
     await visit.page.wait_for_timeout(1500)
     urls = [v["u"].removeprefix(pages.base) for v in pages.events(site, "pageview")]
-    assert urls == ["/hash/a.html", "/hash/a.html#tab", "/hash/a.html"]
+    assert urls == ["/hash/a.html", "/hash/a.html#tab", "/hash/a.html", "/hash/a.html#more"]
 
 
 async def test_back_forward_cache_restore_is_a_fresh_pageview(visit: Visit, pages: Pages) -> None:

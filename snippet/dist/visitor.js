@@ -1,0 +1,1 @@
+()=>{let o=S+":v";p={toJSON:d(()=>localStorage[o]=localStorage[o]||v())}}
