@@ -7,6 +7,7 @@ import logging
 import uvicorn
 
 from collector.app import create_app
+from collector.httpguard import guarded_protocol
 from collector.settings import Settings
 
 
@@ -18,7 +19,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools with bounds on each request's head (collector/httpguard.py).
+        http=guarded_protocol(settings.body_timeout_s),
         access_log=False,
         log_level="warning",
         # The collector reads X-Forwarded-For itself, from trusted proxies only (clientip.py);

@@ -17,6 +17,7 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from collector.app import create_app
+from collector.httpguard import guarded_protocol
 from collector.records import Record, decode_records
 from collector.settings import Settings
 from snippet.sites import Sites
@@ -113,6 +114,7 @@ async def start_collector(
             log_level="warning",
             access_log=False,
             proxy_headers=False,  # as `python -m collector` runs it
+            http=guarded_protocol(settings.body_timeout_s),  # likewise
             lifespan="on",
         )
         server = uvicorn.Server(config)
