@@ -27,6 +27,9 @@ PAGE_CACHE: Final = 4096
 FIXED_CACHE: Final = 8192
 
 Pair = tuple[Breakdown, str]
+# isinstance with a tuple: `int | float` builds a union object on every call, 2-4x slower, and
+# these checks run for every click and pageview the worker applies.
+_NUMBER: Final = (int, float)
 # Event kinds with breakdowns that read props (props_breakdowns).
 PROPS_KINDS: Final = frozenset({"pageview", "click"})
 
@@ -41,7 +44,7 @@ def device_class(props: Mapping[str, PropValue]) -> str:
     if isinstance(named, str) and named in DEVICE_CLASSES:
         return named
     width = props.get("vw")
-    if isinstance(width, int | float) and not isinstance(width, bool) and width > 0:
+    if isinstance(width, _NUMBER) and not isinstance(width, bool) and width > 0:
         if width <= MOBILE_MAX_WIDTH:
             return "mobile"
         return "tablet" if width <= TABLET_MAX_WIDTH else "desktop"
@@ -64,7 +67,7 @@ def heat_cell(props: Mapping[str, PropValue]) -> str | None:
     """Grid cell of a click at (x, y), which the tag sends in per mille (0-1000) of the page's
     width and of the document's height."""
     x, y = props.get("x"), props.get("y")
-    if not (isinstance(x, int | float) and isinstance(y, int | float)):
+    if not (isinstance(x, _NUMBER) and isinstance(y, _NUMBER)):
         return None
     if isinstance(x, bool) or isinstance(y, bool) or not (0 <= x <= 1000 and 0 <= y <= 1000):
         return None
