@@ -86,3 +86,20 @@ async def test_a_head_that_trickles_or_never_comes_is_timed_out(
     writer.close()
     m = await collector.metrics()
     assert m['microcv_events_rejected_total{reason="header_timeout"}'] == 1
+
+
+async def test_what_httptools_cannot_parse_gets_400_bad_http_and_a_metric(
+    collector: Collector,
+) -> None:
+    smuggled = (
+        b"POST /v1/collect HTTP/1.1\r\nHost: c\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
+    for raw in (smuggled, b"POST /v1/collect HTTP/1.1\r\nContent-Length: -1\r\n\r\n"):
+        reader, writer = await _open(collector)
+        writer.write(raw)
+        status, rest = await _answer(reader)
+        assert (status, orjson.loads(rest)["error"]) == (400, "bad_http")
+        writer.close()
+    m = await collector.metrics()
+    assert m['microcv_events_rejected_total{reason="bad_http"}'] == 2
