@@ -1,9 +1,9 @@
 """Bounds on a request's head (request line and headers), which uvicorn's httptools protocol lacks.
 
 httptools buffers a head of any size (a 50 MB header took the collector's RSS from 68 to 151 MB
-and was then answered 202) and waits for it forever (a client that sends a header line every few seconds keeps
-its connection, and a file descriptor, for good; so does one that connects and says nothing). The
-body has its own bounds (collector/body.py); these apply before the app is even called:
+and was then answered 202) and waits for it forever (a client that sends a header line every few
+seconds keeps its connection, and a file descriptor, for good; so does one that connects and says
+nothing). The body has its own bounds (collector/body.py); these apply before the app is called:
 
 - a head still incomplete after MAX_HEAD_BYTES: `431 headers_too_large`, connection closed;
 - a head not complete within the head timeout of the connection's opening or of its first byte:
