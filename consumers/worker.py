@@ -19,12 +19,13 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
 from consumers.config import parse_configs
+from consumers.deadletters import DeadLetters
 from consumers.metrics import MetricsServer, WorkerMetrics
 from consumers.redisconn import AnyRedis, connect
 from consumers.settings import Settings
@@ -72,7 +73,9 @@ class Worker:
         self._redis: AnyRedis | None = None
         self._store: CounterStore | None = None
         self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._dead_letters = DeadLetters(
+            settings.kafka_bootstrap, settings.dead_letter_topic, self.metrics
+        )
         # (partition, site) -> last applied offset, mirrored from Redis to filter replays early.
         self._watermarks: dict[tuple[int, str], int] = {}
         self._uncommitted: dict[TopicPartition, int] = {}  # applied, next offset to commit
@@ -104,10 +107,7 @@ class Worker:
         s = self.settings
         self._redis = connect(s)
         self._store = CounterStore(self._redis, s.topic)
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True
-        )
-        await self._producer.start()
+        await self._dead_letters.start()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap,
             group_id=s.group,
@@ -133,7 +133,6 @@ class Worker:
 
     async def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
-        producer, self._producer = self._producer, None
         redis, self._redis = self._redis, None
         server, self._metrics_server = self._metrics_server, None
         if server is not None:
@@ -142,8 +141,7 @@ class Worker:
             if consumer is not None:
                 await consumer.stop()
         finally:
-            if producer is not None:
-                await producer.stop()
+            await self._dead_letters.stop()
             if redis is not None:
                 await redis.aclose()
         if consumer is not None:
@@ -242,7 +240,7 @@ class Worker:
         shares: list[Share] = []
         for part in parts:
             # Dead letters are awaited before the batch is applied (see _dead_letters).
-            await self._dead_letters(part.tp.partition, part.poison)
+            await self._dead_letter(part.tp.partition, part.poison)
             shares += part.shares
         await self._apply(shares)
         self.metrics.batches += 1
@@ -360,28 +358,12 @@ class Worker:
             states[i] = visitor_states
         return None if moved else states
 
-    async def _dead_letters(self, partition: int, poison: list[Poison]) -> None:
-        if not poison:
-            return
-        # A later offset of this partition already applied means this record was dead-lettered
-        # before (dead letters are awaited before the batch is applied): a replay skips it.
-        applied = max((m for (p, _), m in self._watermarks.items() if p == partition), default=-1)
-        for msg, reason in poison:
-            if msg.offset > applied:
-                await self._dead_letter(msg, reason)
-
-    async def _dead_letter(self, msg: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        assert self._producer is not None
-        headers = [
-            ("partition", str(msg.partition).encode()),
-            ("offset", str(msg.offset).encode()),
-            ("reason", reason.encode()),
-        ]
-        await self._producer.send_and_wait(
-            self.settings.dead_letter_topic, msg.value, key=msg.key, headers=headers
-        )
-        self.metrics.dead_letters[reason] += 1
-        logger.warning("dead letter: partition %d offset %d: %s", msg.partition, msg.offset, reason)
+    async def _dead_letter(self, partition: int, poison: list[Poison]) -> None:
+        if poison:
+            # A later offset of this partition already applied means the record was
+            # dead-lettered before (dead letters are awaited before the batch is applied).
+            marks = (m for (p, _), m in self._watermarks.items() if p == partition)
+            await self._dead_letters.write(poison, max(marks, default=-1))
 
     # -- assignment ------------------------------------------------------------------------------
 
