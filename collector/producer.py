@@ -96,6 +96,7 @@ class EventProducer:
             client_id="microcv-collector",
         )
         _never_expire(producer)
+        _throttle_metadata(producer)
         try:
             await asyncio.wait_for(producer.start(), timeout=s.produce_timeout_s * 3)
         except BaseException:
@@ -288,6 +289,51 @@ def _never_expire(producer: AIOKafkaProducer) -> None:
     if not hasattr(accumulator, "_batch_ttl"):
         raise RuntimeError("aiokafka changed: MessageAccumulator._batch_ttl is gone")
     accumulator._batch_ttl = math.inf
+
+
+# Waits between metadata updates while they keep failing, doubling from the first to the last.
+METADATA_BACKOFF_S: Final = (0.1, 2.0)
+
+
+def _throttle_metadata(producer: AIOKafkaProducer) -> None:
+    """Keep aiokafka from asking unreachable brokers for metadata in a busy loop.
+
+    While a batch waits for a partition leader, aiokafka's sender asks for metadata again as
+    soon as an update fails, with no backoff: with the brokers down after a clean shutdown (no
+    leaders) and batches that never expire (above) that was ~4,500 attempts, 9,000 log lines and
+    a busy core a second, for the whole outage. After a failed update, callers within the backoff
+    get False when it ends, without a new attempt; the backoff doubles while updates fail and is
+    reset by one that succeeds. No public setting reaches this either.
+    """
+    client = producer.client
+    update = client.force_metadata_update
+    loop = asyncio.get_running_loop()
+    first, last = METADATA_BACKOFF_S
+    backoff = {"until": 0.0, "next": first}
+
+    def settled(future: asyncio.Future[bool]) -> None:
+        if future.cancelled() or future.exception() is not None or not future.result():
+            backoff["until"] = loop.time() + backoff["next"]
+            backoff["next"] = min(backoff["next"] * 2, last)
+        else:
+            backoff["next"] = first
+
+    def throttled() -> asyncio.Future[bool]:
+        wait = backoff["until"] - loop.time()
+        if wait <= 0:
+            future: asyncio.Future[bool] = update()
+            future.add_done_callback(settled)
+            return future
+        later: asyncio.Future[bool] = loop.create_future()
+        loop.call_later(wait, _resolve, later, False)
+        return later
+
+    client.force_metadata_update = throttled
+
+
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def _definite(error: BaseException) -> bool:

@@ -4,6 +4,7 @@ is up and then produces directly. The broker is a real one on its own free ports
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import Counter
@@ -64,3 +65,41 @@ async def test_starts_without_kafka_and_replays_when_it_comes(
 
     counts = Counter(r.id for r in await read_records(late_kafka.bootstrap, topic))
     assert counts == Counter(e["i"] for e in early + late)  # every event, each once
+
+
+async def test_a_stopped_broker_is_not_asked_for_metadata_in_a_busy_loop(
+    late_kafka: services.KafkaServer,
+    start_collector: StartCollector,
+    site_id: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # aiokafka's sender asks for metadata again the moment an update fails while a batch waits
+    # for a leader; the collector's batches never expire, so with the broker down that was
+    # ~4,500 attempts (and 9,000 log lines) a second for the whole outage.
+    await asyncio.to_thread(late_kafka.start)
+    topic = f"down.{uuid.uuid4().hex[:8]}"
+    await services.create_topic_async(late_kafka.bootstrap, topic, 2)
+    collector = await start_collector(
+        kafka_bootstrap=late_kafka.bootstrap, topic=topic, produce_timeout_s=0.5
+    )
+    answers: Counter[int] = Counter()
+
+    async def load() -> None:
+        # Sends while the broker shuts down: the producer then learns the partitions have no
+        # leader (a clean shutdown hands leadership away first), which is what set it spinning.
+        while True:
+            answers[(await collector.post(beacon(site_id, [event()]))).status_code] += 1
+            await asyncio.sleep(0.05)
+
+    sender = asyncio.create_task(load())
+    try:
+        await asyncio.sleep(1)
+        await asyncio.to_thread(late_kafka.stop)
+        caplog.set_level(logging.ERROR, logger="aiokafka")
+        await asyncio.sleep(4)
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    assert set(answers) == {202}
+    failed = [r for r in caplog.records if "Unable to update metadata" in r.getMessage()]
+    assert 0 < len(failed) <= 20, len(failed)
