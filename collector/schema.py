@@ -71,6 +71,7 @@ MAX_PROP_VALUE_LEN: Final = 500
 CLIENT_ID: Final = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # Event time is corrected for client clock skew and must fall in [receive - MAX_AGE, receive].
 MAX_AGE_MS: Final = 24 * 3600 * 1000
+MAX_TIME_MS: Final = 2**53  # JavaScript's safe integers; NaN and the infinities fail 0 <= x < it
 
 PropValue = str | int | float | bool
 
@@ -125,9 +126,14 @@ def _int(obj: dict[str, Any], key: str, *, required: bool = False) -> int | None
         if required:
             raise SchemaError(f"missing_{key}")
         return None
-    # bool is an int subclass; a timestamp of `true` is a bug, not a time.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SchemaError(f"bad_{key}", "must be a number of milliseconds")
+    # bool is an int subclass; a timestamp of `true` is a bug, not a time. A JavaScript time is
+    # a safe integer; a larger one would not even fit the record's 64-bit fields.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value < MAX_TIME_MS
+    ):
+        raise SchemaError(f"bad_{key}", f"must be a number of milliseconds, 0 to {MAX_TIME_MS - 1}")
     return int(value)
 
 
@@ -181,6 +187,7 @@ def parse_event(obj: Any) -> Event:
             and 0 < len(i) <= MAX_ID_LEN
             and k in KINDS
             and type(ts) is int
+            and 0 <= ts < MAX_TIME_MS
             and type(u) is str
             and len(u) <= MAX_URL_LEN
             and (n is None or (type(n) is str and len(n) <= MAX_NAME_LEN))
@@ -256,7 +263,8 @@ def parse_beacon(body: bytes) -> Beacon:
     if not isinstance(doc, dict):
         raise SchemaError("bad_envelope", "a beacon is a JSON object")
     version = doc.get("v", VERSION)
-    if version != VERSION:
+    # `true == 1` in Python; the schema's version is the number 1.
+    if isinstance(version, bool) or version != VERSION:
         raise SchemaError("bad_version", f"this collector speaks version {VERSION}")
     site = _str(doc, "s", MAX_SITE_ID_LEN, required=True)
     sent_at = _int(doc, "t")

@@ -229,3 +229,16 @@ async def test_a_client_id_is_the_visitor_whatever_the_browser(
     assert visitor[daily[0]["i"]] != visitor[daily[1]["i"]]
     assert visitor[kept[0]["i"]] not in {visitor[daily[0]["i"]], visitor[daily[1]["i"]], cid}
     assert (await collector.metrics())['microcv_events_rejected_total{reason="bad_cid"}'] == 1
+
+
+async def test_a_time_past_javascripts_safe_integers_is_a_4xx_not_a_5xx(
+    collector: Collector, site_id: str
+) -> None:
+    # Found by the hostile-client review: 1e300 used to reach the record encoder and fail there.
+    resp = await collector.post(beacon(site_id, [event(ts=1e300)]))
+    assert resp.status_code == 400
+    assert resp.json()["rejected"] == [[0, "bad_ts"]]
+    resp = await collector.post(beacon(site_id, [event()], t=1e300))
+    assert resp.status_code == 400 and resp.json()["error"] == "bad_t"
+    metrics = await collector.metrics()
+    assert metrics['microcv_events_rejected_total{reason="bad_t"}'] == 1

@@ -70,6 +70,10 @@ def test_envelope_errors() -> None:
     assert reason(b"") == "empty_body"
     assert reason(b"[]") == "bad_envelope"
     assert reason(orjson.dumps({"v": 2, "s": "x", "e": [ev()]})) == "bad_version"
+    assert reason(orjson.dumps({"v": True, "s": "x", "e": [ev()]})) == "bad_version"
+    # A send time past JavaScript's safe integers would not fit the record's 64-bit fields.
+    assert reason(orjson.dumps({"v": 1, "s": "x", "t": 1e300, "e": [ev()]})) == "bad_t"
+    assert reason(orjson.dumps({"v": 1, "s": "x", "t": -1, "e": [ev()]})) == "bad_t"
     assert reason(orjson.dumps({"v": 1, "e": [ev()]})) == "missing_s"
     assert reason(body([])) == "bad_events"
     assert reason(body([ev()] * (schema.MAX_EVENTS + 1))) == "too_many_events"
@@ -85,6 +89,9 @@ def test_envelope_errors() -> None:
         ({"k": "nope"}, "unknown_kind"),
         ({"ts": True}, "bad_ts"),
         ({"ts": "1"}, "bad_ts"),
+        ({"ts": 1e300}, "bad_ts"),
+        ({"ts": 2**53}, "bad_ts"),
+        ({"ts": -1}, "bad_ts"),
         ({"n": "x" * (schema.MAX_NAME_LEN + 1)}, "long_n"),
         ({"u": "x" * (schema.MAX_URL_LEN + 1)}, "long_u"),
         ({"r": "x" * (schema.MAX_URL_LEN + 1)}, "long_r"),
