@@ -106,7 +106,10 @@ class Settings:
         100000, "MICROCV_SITE_BURST", "Events one site may send at once above its rate."
     )
     body_timeout_s: float = setting(
-        10.0, "MICROCV_BODY_TIMEOUT_S", "A request body must arrive whole within this long (s)."
+        10.0,
+        "MICROCV_BODY_TIMEOUT_S",
+        "A request's headers, and then its body, must each arrive whole within this long (s); "
+        "else 408.",
     )
     spool_dir: Path = setting(  # noqa: RUF009 - a Path is immutable, sharing it is safe
         Path(".run/spool"),
