@@ -32,18 +32,25 @@ MAX_AGE_S: Final = 7200  # Chromium's cap; Firefox allows a day
 
 
 def host_of(url: str) -> str | None:
+    """The host of a web page's URL; None for anything a browser would not send as one (another
+    scheme, user info, a port out of range)."""
     try:
-        return urlsplit(url).hostname
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
         return None
+    if parts.scheme not in ("http", "https") or "@" in parts.netloc:
+        return None
+    return parts.hostname
 
 
 def request_host(request: Request) -> str | None:
-    """The host of the page that sent the request, from Origin or else Referer."""
+    """The host of the page that sent the request, from Origin or else Referer: None when
+    neither is sent, "" when the one sent is no web page's URL (no site allows that host)."""
     for header in ("origin", "referer"):
         value = request.headers.get(header)
         if value and value != "null":
-            return host_of(value)
+            return host_of(value) or ""
     return None
 
 

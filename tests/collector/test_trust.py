@@ -31,6 +31,8 @@ from tests.collector.conftest import (
 
 import services
 
+_FOREIGN = "origin_not_allowed"
+
 
 async def test_unknown_sites_and_foreign_origins_are_refused(
     collector: Collector, site_id: str
@@ -40,6 +42,10 @@ async def test_unknown_sites_and_foreign_origins_are_refused(
         (beacon(site_id, [event()]), {"Origin": "https://evil.example"}, 403, "origin_not_allowed"),
         (beacon(site_id, [event()]), {"Origin": "http://notlocalhost"}, 403, "origin_not_allowed"),
         (beacon(site_id, [event()]), {"Origin": ""}, 403, "origin_missing"),
+        # What no browser sends as an Origin: user info, a port out of range, another scheme.
+        (beacon(site_id, [event()]), {"Origin": "http://evil.net@localhost"}, 403, _FOREIGN),
+        (beacon(site_id, [event()]), {"Origin": "http://localhost:99999"}, 403, _FOREIGN),
+        (beacon(site_id, [event()]), {"Origin": "ftp://localhost"}, 403, _FOREIGN),
     ]
     for body, headers, status, reason in cases:
         resp = await collector.post(body, headers=headers)
@@ -50,7 +56,7 @@ async def test_unknown_sites_and_foreign_origins_are_refused(
     )
     assert ok.status_code == 202
     m = await collector.metrics()
-    assert m['microcv_events_rejected_total{reason="origin_not_allowed"}'] == 2
+    assert m['microcv_events_rejected_total{reason="origin_not_allowed"}'] == 5
 
 
 async def test_cors_preflight_and_answers(collector: Collector, site_id: str) -> None:
