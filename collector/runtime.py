@@ -69,8 +69,10 @@ class Runtime:
         return self.error(status, reason, detail, self.cors.refusal_headers(request))
 
     def too_many(self, reason: str, wait: float, headers: Mapping[str, str]) -> JSONResponse:
-        retry = {**headers, "Retry-After": str(max(1, math.ceil(wait)))}
-        return self.error(429, reason, f"retry in {wait:.1f} s", retry)
+        # Retry-After counts whole seconds, at least one: the detail says the same.
+        seconds = max(1, math.ceil(wait))
+        retry = {**headers, "Retry-After": str(seconds)}
+        return self.error(429, reason, f"retry in {seconds} s", retry)
 
     def client_address(self, request: Request) -> str:
         peer = request.client.host if request.client else ""
