@@ -28,13 +28,16 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         tokens, last = self._buckets.get(key, (self._burst, now))
         tokens = min(self._burst, tokens + (now - last) * self._rate)
-        if tokens < n:
+        # A request larger than the burst (a 100-event beacon, a burst set below it) passes on a
+        # full bucket and empties it: were it to need more tokens than a bucket holds, it would
+        # be refused forever.
+        need = min(n, self._burst)
+        if tokens < need:
             self._buckets[key] = (tokens, now)
-            # A request larger than the burst can never pass; it waits as if for a full bucket.
-            return (min(n, self._burst) - tokens) / self._rate
+            return (need - tokens) / self._rate
         if key not in self._buckets and len(self._buckets) >= self._max_keys:
             self._evict(now)
-        self._buckets[key] = (tokens - n, now)
+        self._buckets[key] = (tokens - need, now)
         return 0.0
 
     def _evict(self, now: float) -> None:

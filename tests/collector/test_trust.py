@@ -149,6 +149,11 @@ def test_token_buckets() -> None:
     assert limiter.take("b", now=0.0) == 0.0  # keys are independent
     assert limiter.take("a", now=0.5) == 0.0  # one token back after 1/rate
     assert RateLimiter(rate=0, burst=1).take("a", 1000) == 0.0  # disabled
+    # More than a bucket holds passes on a full bucket and empties it, rather than never.
+    sites = RateLimiter(rate=10.0, burst=5)
+    assert sites.take("s", 50, now=0.0) == 0.0
+    assert sites.take("s", 50, now=0.1) == pytest.approx(0.4)
+    assert sites.take("s", 50, now=0.5) == 0.0
     small = RateLimiter(rate=1.0, burst=1, max_keys=10)
     for i in range(100):
         small.take(str(i), now=float(i))
