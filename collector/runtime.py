@@ -6,6 +6,7 @@ The lifespan builds one Runtime and hands it to Starlette as state; handlers rea
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ class Runtime:
         return self.addresses.resolve(peer, request.headers)
 
     def limit_client(self, request: Request, address: str) -> JSONResponse | None:
-        if not (wait := self.client_limits.take(address)):
+        if not (wait := self.client_limits.take(rate_key(address))):
             return None
         return self.too_many("client_rate_limited", wait, self.cors.refusal_headers(request))
 
@@ -107,3 +108,14 @@ class State(TypedDict):
 def runtime(request: Request) -> Runtime:
     # The lifespan's state, which Starlette copies into every request's ASGI scope.
     return cast(State, request.scope["state"])["runtime"]
+
+
+def rate_key(address: str) -> str:
+    """The rate-limit bucket of a client address: an IPv6 client gets a whole /64 (one
+    subscriber's usual share), so rotating through its own addresses buys it nothing."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network((address.split("%", 1)[0], 64), strict=False))
+    except ValueError:
+        return address

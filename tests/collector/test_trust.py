@@ -11,6 +11,7 @@ from starlette.datastructures import Headers
 from collector.bots import BotDetector
 from collector.clientip import ClientAddresses
 from collector.ratelimit import RateLimiter
+from collector.runtime import rate_key
 from collector.visitor import (
     DAY_S,
     GRACE_S,
@@ -272,3 +273,12 @@ async def test_without_redis_a_local_salt_keeps_events_flowing() -> None:
         assert len(VisitorIds(salts).client_visitor_id("shop", "1234567890" * 4)) == 16
     assert salts.fallbacks == 2
     await dead.aclose()
+
+
+def test_an_ipv6_client_is_rate_limited_by_its_64() -> None:
+    assert (
+        rate_key("2001:db8:1:2:aaaa::1") == rate_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    )
+    assert rate_key("2001:db8:1:3::1") != rate_key("2001:db8:1:2::1")
+    assert rate_key("203.0.113.7") == "203.0.113.7"
+    assert rate_key("fe80::1%eth0") == "fe80::/64"
