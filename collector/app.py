@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -265,7 +266,21 @@ def create_app(settings: Settings, sites: Sites | None = None) -> Starlette:
             for p in (TAG_PATH, "/healthz", "/readyz", "/metrics")
         ),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: _not_routed, 405: _not_routed},
+    )
+
+
+async def _not_routed(request: Request, exc: Exception) -> Response:
+    # A path or method the collector does not serve: refused like any other input, with a
+    # reason and a metric, so a misconfigured client shows up in /metrics.
+    assert isinstance(exc, HTTPException)
+    rt = runtime(request)
+    reason = "unknown_path" if exc.status_code == 404 else "method_not_allowed"
+    headers = {**rt.cors.refusal_headers(request), **(exc.headers or {})}  # 405 keeps its Allow
+    return rt.error(exc.status_code, reason, exc.detail, headers)
 
 
 async def _stop_producer(producer: EventProducer, grace_s: float) -> None:

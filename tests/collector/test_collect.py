@@ -193,6 +193,20 @@ async def test_health_readiness_and_options_never_405(collector: Collector) -> N
         assert (await collector.client.options(path)).status_code == 204
 
 
+
+async def test_unknown_paths_and_methods_are_refused_with_a_reason_and_a_metric(
+    collector: Collector,
+) -> None:
+    missing = await collector.client.get("/v1/nope")
+    assert (missing.status_code, missing.json()["error"]) == (404, "unknown_path")
+    wrong = await collector.client.get("/v1/collect")
+    assert (wrong.status_code, wrong.json()["error"]) == (405, "method_not_allowed")
+    assert "POST" in wrong.headers["allow"]
+    metrics = await collector.metrics()
+    assert metrics['microcv_events_rejected_total{reason="unknown_path"}'] == 1
+    assert metrics['microcv_events_rejected_total{reason="method_not_allowed"}'] == 1
+
+
 async def test_a_link_event_the_site_counts_as_nothing_is_counted_as_ignored(
     collector: Collector, site_id: str, kafka: services.KafkaServer, topic: str
 ) -> None:
