@@ -25,6 +25,7 @@ from collector.body import BodyError, read_json_body
 from collector.bots import BotDetector
 from collector.clientip import ClientAddresses
 from collector.cors import Cors, request_host
+from collector.devices import device_of, with_device
 from collector.ingest import Ingest
 from collector.links import classify
 from collector.metrics import Metrics
@@ -72,6 +73,7 @@ async def collect(request: Request) -> Response:
     received = int(time.time() * 1000)
     user_agent = request.headers.get("user-agent", "")
     bot = rt.bots.is_bot(user_agent)
+    device = device_of(user_agent)
     # A tag with persist_visitor sends its own id: a visitor that lasts across days.
     visitor = (
         rt.visitors.client_visitor_id(site.id, beacon.client_id)
@@ -89,7 +91,7 @@ async def collect(request: Request) -> Response:
         if (counted := classify(event, site)) is None:
             rt.metrics.ignored += 1
             continue
-        event = counted
+        event = with_device(counted, device)
         records.append(
             make_record(event, site=site.id, visitor=visitor, ts=ts, received=received, bot=bot)
         )

@@ -193,7 +193,6 @@ async def test_health_readiness_and_options_never_405(collector: Collector) -> N
         assert (await collector.client.options(path)).status_code == 204
 
 
-
 async def test_unknown_paths_and_methods_are_refused_with_a_reason_and_a_metric(
     collector: Collector,
 ) -> None:
@@ -256,3 +255,13 @@ async def test_a_time_past_javascripts_safe_integers_is_a_4xx_not_a_5xx(
     assert resp.status_code == 400 and resp.json()["error"] == "bad_t"
     metrics = await collector.metrics()
     assert metrics['microcv_events_rejected_total{reason="bad_t"}'] == 1
+
+
+async def test_a_pageview_carries_the_device_class_of_its_user_agent(
+    collector: Collector, site_id: str, kafka: services.KafkaServer, topic: str
+) -> None:
+    view, click = event(k="pageview", n=None), event()
+    assert (await collector.post(beacon(site_id, [view, click]))).status_code == 202
+    records = {r.id: r for r in await read_records(kafka.bootstrap, topic)}
+    assert records[view["i"]].props == {"device": "desktop"}  # the test client's desktop Chrome
+    assert records[click["i"]].props == {}
