@@ -26,8 +26,9 @@ _TABLET: Final = re.compile(r"iPad|Tablet|Silk|Kindle|PlayBook", re.IGNORECASE)
 
 @lru_cache(maxsize=4096)
 def device_of(user_agent: str) -> Device | None:
-    """The device class, or None for an empty User-Agent (nothing to tell)."""
-    if not user_agent:
+    """The device class, or None when the User-Agent is no browser's (empty, an HTTP library, a
+    tool replaying old events: `microcv replay`): nothing to tell."""
+    if not user_agent.startswith("Mozilla/"):
         return None
     if _TABLET.search(user_agent):
         return "tablet"

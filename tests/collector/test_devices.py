@@ -47,6 +47,8 @@ WINDOWS_EDGE = (
         (WINDOWS_EDGE, "desktop"),
         (CHROME_UA, "desktop"),
         ("", None),
+        ("python-httpx/0.28.1", None),
+        ("curl/8.11.0", None),
     ],
 )
 def test_device_class_from_the_user_agent(user_agent: str, device: str | None) -> None:
