@@ -121,3 +121,19 @@ def run(infra: Infra, results: Results, *, capacity_eps: float, seconds: float) 
         results.add(f"memory.{name}.rss_end", steady[-1], "MB")
         results.add(f"memory.{name}.rss_max", max(steady), "MB")
         results.add(f"memory.{name}.growth", (steady[-1] - steady[0]) / minutes, "MB/min")
+        # Caches and allocator arenas fill early; a leak keeps growing. The second half of the
+        # run tells them apart, and the per-minute series shows the shape.
+        late = [(t, mb) for t, mb in series if t >= series[-1][0] / 2]
+        if len(late) > 1 and late[-1][0] > late[0][0]:
+            late_minutes = (late[-1][0] - late[0][0]) / 60
+            results.add(
+                f"memory.{name}.growth_second_half",
+                (late[-1][1] - late[0][1]) / late_minutes,
+                "MB/min",
+                f"{late[0][1]:.1f} -> {late[-1][1]:.1f} MB",
+            )
+        per_minute = {int(t // 60): mb for t, mb in series}
+        results.notes.append(
+            f"memory.{name} RSS by minute (MB): "
+            + " ".join(f"{mb:.1f}" for _, mb in sorted(per_minute.items()))
+        )
