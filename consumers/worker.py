@@ -318,8 +318,12 @@ class Worker:
                 retry.append(share)
             shares = retry
         if rewound:
+            # A Redis that lost its last writes lost them for every partition, not only those
+            # of this batch (its append-only file is fsynced once a second): every assigned
+            # partition is read again from its watermarks, or an idle one would stay behind
+            # until its next record. Those Redis kept are sought to where they already are.
             assert self._consumer is not None
-            await self.resume_from_redis(sorted(rewound & self._consumer.assignment()))
+            await self.resume_from_redis(sorted(self._consumer.assignment()))
         return rewound
 
     def _moved(self, share: Share, mark: int, rewound: set[TopicPartition]) -> None:
@@ -331,8 +335,8 @@ class Worker:
                 share.site,
                 mark,
             )
-            # Other sites of the partition may have lost writes too: _apply seeks the partition
-            # to the lowest watermark of its sites once this batch is done.
+            # Other sites and partitions may have lost writes too: _apply seeks every assigned
+            # partition to the lowest watermark of its sites once this batch is done.
             self._watermarks[key] = mark
             rewound.add(share.tp)
         else:

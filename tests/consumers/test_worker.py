@@ -251,9 +251,11 @@ async def test_a_batch_polled_before_its_partitions_were_sought_is_dropped_and_r
 
         await worker.process(await poll())
         stale = worker.decode(await poll())
-        # Redis loses everything the site had; the worker re-reads the watermarks and seeks.
+        # Redis loses everything the site had; the worker re-reads the watermarks of every
+        # assigned partition and seeks, as after a Redis error (the partitions of the first
+        # batch need not be those of the stale one).
         await redis.delete(*await redis.keys(f"mcv:v1:{{{site_id}}}*"))
-        await worker.resume_from_redis([part.tp for part in stale])
+        await worker._resync_after_redis_error()
         applied = worker.applied
         await worker.apply(stale)
         assert worker.applied == applied  # dropped: its partitions were sought since its poll
