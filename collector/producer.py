@@ -15,6 +15,7 @@ from aiokafka.errors import (
     BrokerResponseError,
     InvalidProducerEpoch,
     KafkaError,
+    KafkaTimeoutError,
     OutOfOrderSequenceNumber,
     ProducerFenced,
     UnknownProducerId,
@@ -104,14 +105,16 @@ class EventProducer:
             raise
         return producer
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = math.inf) -> bool:
+        """Flush and close; False when the broker did not take everything within `grace_s`.
+        Past it the rest fails (its events are in the spool: collector/ingest.py) and the
+        connections close all the same: no client keeps retrying after the collector stopped."""
         connecting, self._connecting = self._connecting, None
         if connecting is not None:
             connecting.cancel()
             await asyncio.gather(connecting, return_exceptions=True)
         producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
+        return True if producer is None else await _close(producer, grace_s)
 
     def _replace(self, wedged: AIOKafkaProducer) -> None:
         """Swap in a new producer (a new producer id) once for a wedged one, in the background:
@@ -143,7 +146,7 @@ class EventProducer:
                 # producer's batches are refused by the broker): the replayer reads each one's
                 # outcome before it resends anything.
                 try:
-                    await old.stop()
+                    await _close(old, math.inf)
                 except KafkaError as exc:
                     logger.info("stopping the wedged producer: %r", exc)
         finally:
@@ -371,3 +374,27 @@ def _encoded(
             yield from _encoded(records, [group[:half], group[half:]])
         else:
             yield group, value
+
+
+async def _close(producer: AIOKafkaProducer, grace_s: float) -> bool:
+    """Stop `producer`, waiting at most `grace_s` for its batches; False when some failed."""
+    closing = asyncio.ensure_future(producer.stop())
+    try:
+        async with asyncio.timeout(None if math.isinf(grace_s) else grace_s):
+            await asyncio.shield(closing)
+        return True
+    except TimeoutError:
+        pass
+    except asyncio.CancelledError:
+        await _abandon(producer, closing)
+        raise
+    await _abandon(producer, closing)
+    return False
+
+
+async def _abandon(producer: AIOKafkaProducer, closing: asyncio.Future[None]) -> None:
+    # aiokafka's stop() waits for every batch, and ours never expire (_never_expire): with the
+    # broker gone it would wait for ever, its sender and metadata loop still running. Failing
+    # the batches lets it close its sender and connections.
+    producer._message_accumulator.fail_all(KafkaTimeoutError("the collector is stopping"))
+    await closing

@@ -103,3 +103,32 @@ async def test_a_stopped_broker_is_not_asked_for_metadata_in_a_busy_loop(
     assert set(answers) == {202}
     failed = [r for r in caplog.records if "Unable to update metadata" in r.getMessage()]
     assert 0 < len(failed) <= 20, len(failed)
+
+
+async def test_a_collector_stopped_while_kafka_is_down_leaves_no_client_behind(
+    late_kafka: services.KafkaServer,
+    start_collector: StartCollector,
+    site_id: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The producer's batches never expire, so its stop() would wait for a broker that is gone;
+    # past the grace the collector fails them (their events are in the spool) and the producer
+    # closes. Before, its sender and metadata loop kept running in the process, logging an
+    # error for every attempt, long after the collector had stopped.
+    await asyncio.to_thread(late_kafka.start)
+    topic = f"gone.{uuid.uuid4().hex[:8]}"
+    await services.create_topic_async(late_kafka.bootstrap, topic, 2)
+    collector = await start_collector(
+        kafka_bootstrap=late_kafka.bootstrap, topic=topic, produce_timeout_s=0.5, grace_s=1.0
+    )
+    assert (await collector.post(beacon(site_id, [event()]))).status_code == 202
+    await asyncio.to_thread(late_kafka.stop)
+    for _ in range(5):  # spooled, and left waiting in the producer for a leader
+        assert (await collector.post(beacon(site_id, [event()]))).status_code == 202
+    started = time.monotonic()
+    await collector.stop()
+    assert time.monotonic() - started < 15
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="aiokafka")
+    await asyncio.sleep(5)  # the metadata backoff tops out at 2 s
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("aiokafka")] == []
