@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -302,46 +302,3 @@ def corrected_time(event_ts: int, sent_at: int | None, received: int) -> int | N
     if ts < received - MAX_AGE_MS:
         return None
     return ts
-
-
-# The Kafka record names lived here before collector/records.py took them; importers not yet
-# moved keep working: each name is looked up there on first use (a plain import would be a
-# cycle, as records.py reads KINDS and SchemaError from here). New code imports collector.records.
-_MOVED: Final = frozenset(
-    {
-        "BATCH_VERSION",
-        "EventRow",
-        "Record",
-        "RecordRow",
-        "decode_batch",
-        "decode_record",
-        "decode_records",
-        "decode_row",
-        "encode_batch",
-        "encode_record",
-        "make_record",
-        "record_key",
-    }
-)
-
-if TYPE_CHECKING:
-    from collector.records import BATCH_VERSION as BATCH_VERSION
-    from collector.records import EventRow as EventRow
-    from collector.records import Record as Record
-    from collector.records import RecordRow as RecordRow
-    from collector.records import decode_batch as decode_batch
-    from collector.records import decode_record as decode_record
-    from collector.records import decode_records as decode_records
-    from collector.records import decode_row as decode_row
-    from collector.records import encode_batch as encode_batch
-    from collector.records import encode_record as encode_record
-    from collector.records import make_record as make_record
-    from collector.records import record_key as record_key
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from collector import records
-
-        return getattr(records, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """From a polled batch to what the worker applies: each site's share of each partition.
 
-Each Kafka record is decoded once (collector.schema.decode_batch, either version) into its
+Each Kafka record is decoded once (collector.records.decode_batch, either version) into its
 visitor and its events' arrays, with no object per event. A batch record's events share its
 site and its one offset, so a record is kept or dropped whole. Records that cannot count
 (damaged, or of a site not in the config) are set aside for the dead-letter topic.

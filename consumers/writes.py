@@ -7,7 +7,7 @@ call per share carries every write. URL parsing and rule matching are remembered
 (consumers.dimensions, consumers.config). Funnels and experiments need
 each visitor's state before the share (read by the store beside the watermark, atomically); the
 share's events are then replayed over it in offset order, which is the visitor's event order
-because a visitor's events share a partition (collector.schema.record_key).
+because a visitor's events share a partition (collector.records.record_key).
 
 Rules (docs/counters.md): bots count only in the `bot` family; a funnel entry starts with a step-1
 event, advances only to the next step within its window (skips and repeats do nothing), and is

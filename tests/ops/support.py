@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from collector.schema import Record, decode_records
+from collector.records import Record, decode_records
 
 
 @dataclass(frozen=True)

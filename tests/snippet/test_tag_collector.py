@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from playwright.async_api import Browser
 
-from collector.schema import decode_records, encode_record
+from collector.records import decode_records, encode_record
 from snippet.generator import render_loader, render_script, subresource_integrity
 from snippet.sites import Site, load_sites
 from tests.snippet.conftest import Pages
