@@ -21,19 +21,20 @@ MODULES_PLACEHOLDER: Final = "__MICROCV_MODULES__"
 # Downloads and outbound links have no module: the clicks module sends link clicks and the
 # collector classifies them (collector/links.py). The order is the modules' order in the
 # tracker; they do not depend on it (each hooks in on its own), so it is the order in which the
-# "all" variant compresses best (make tag-size; 7 bytes fewer than the order before).
+# "all" variant compresses best (make tag-size; found by swapping and moving modules one at a
+# time: 5 bytes fewer than the order before).
 MODULES: Final = (
-    "spa",
-    "visitor",
+    "variants",
+    "engaged",
     "consent",
     "clicks",
-    "engaged",
+    "spa",
     "scroll",
     "rage",
     "forms",
-    "variants",
-    "dead",
     "visible",
+    "visitor",
+    "dead",
 )
 # The default set: pageviews (with single-page apps), clicks (with downloads, outbound), scroll.
 DEFAULT_MODULES: Final = frozenset({"spa", "clicks", "scroll"})

@@ -1,1 +1,1 @@
-()=>{let e=T,_=[];T=u=>_?_.length<100&&_.push(u):e(u),I.consent=u=>{u&&(_||[]).map(e),_=!u&&[]}}
+()=>{let e=T,t=[];T=r=>t?t.length<100&&t.push(r):e(r),k.consent=r=>{r&&(t||[]).map(e),t=!r&&[]}}

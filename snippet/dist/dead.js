@@ -1,1 +1,1 @@
-()=>{let t=0;new MutationObserver(()=>{t=n()}).observe(o.documentElement,{childList:1,subtree:1,attributes:1,characterData:1}),g("click",e=>{let a=_(e).closest(f),c=n(),i=r.href;a&&!a.target&&setTimeout(d(()=>{t<c&&r.href==i&&!o.hidden&&R("dead_click",void 0,m(a))}),1e3)})}
+()=>{let e=0;new MutationObserver(()=>{e=l()}).observe(r.documentElement,{childList:1,subtree:1,attributes:1,characterData:1}),m("click",t=>{let o=f(t).closest(g),a=l(),c=i.href;o&&!o.target&&setTimeout(h(()=>{e<a&&i.href==c&&!r.hidden&&L("dead_click",void 0,b(o))}),1e3)})}

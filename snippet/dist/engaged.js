@@ -1,1 +1,1 @@
-()=>{let o=0,e=0,t=()=>{o+=e&&Math.min(n()-e,15e3),e=n()};for(let o of["scroll","keydown","pointerdown","pointermove"])g(o,t);b.push(()=>{e=n()}),C.push(()=>{t(),o&&R("engaged",void 0,{ms:o}),o=e=0})}
+()=>{let e=0,t=0,r=()=>{e+=t&&Math.min(l()-t,15e3),t=l()};for(let e of["scroll","keydown","pointerdown","pointermove"])m(e,r);O.push(()=>{t=l()}),I.push(()=>{r(),e&&L("engaged",void 0,{ms:e}),e=t=0})}

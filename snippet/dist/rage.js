@@ -1,1 +1,1 @@
-()=>{let t,c,a,e=0;g("click",i=>{let l=n();l-e<1e3&&Math.hypot(t-i.clientX,c-i.clientY)<30?a++:(e=l,t=i.clientX,c=i.clientY,a=1),3==a&&R("rage_click",void 0,m(_(i)))})}
+()=>{let e,t,r,o=0;m("click",i=>{let a=l();a-o<1e3&&Math.hypot(e-i.clientX,t-i.clientY)<30?r++:(o=a,e=i.clientX,t=i.clientY,r=1),3==r&&L("rage_click",void 0,b(f(i)))})}

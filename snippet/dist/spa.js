@@ -1,1 +1,1 @@
-()=>{let o=()=>r.href.replace(e.p?"":/#.*/,""),a=o(),l=()=>a!=(a=o())&&V();for(let t of["pushState","replaceState"]){let e=history[t];history[t]=(...t)=>{e.apply(history,t),d(l)()}}g("popstate",l,t)}
+()=>{let r=()=>i.href.replace(e.M?"":/#.*/,""),o=r(),l=()=>o!=(o=r())&&D();for(let e of["pushState","replaceState"]){let t=history[e];history[e]=(...e)=>{t.apply(history,e),h(l)()}}m("popstate",l,t)}

@@ -1,1 +1,1 @@
-()=>{I.variant=(a,r)=>{a&&null!=r&&R("variant",a,{variant:N["exp:"+a]=""+r})},I.identify=a=>{/^[\w.:-]{1,64}$/.test(a)&&(N.uid=a)}}
+()=>{k.variant=(e,t)=>{e&&null!=t&&L("variant",e,{variant:M["exp:"+e]=""+t})},k.identify=e=>{/^[\w.:-]{1,64}$/.test(e)&&(M.uid=e)}}

@@ -1,1 +1,1 @@
-()=>{let o=S+":v";p={toJSON:d(()=>localStorage[o]=localStorage[o]||v())}}
+()=>{let e=_+":v";u={toJSON:h(()=>localStorage[e]=localStorage[e]||p())}}

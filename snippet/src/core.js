@@ -55,7 +55,7 @@ let uid = () => crypto.getRandomValues(new Uint32Array(4)).join('');
 let hit = ({target}) => target.closest ? target : target.parentElement;
 // Links, buttons and tagged elements: what a click is counted on (the clicks module looks for
 // a tagged element first, so for it the tagged ones here change nothing).
-let CLICKABLE = 'a,button,[role=button],input[type=submit],input[type=button],[data-mcv]';
+let CLICKABLE = 'a,button,[role=button],[type=submit],[type=button],[data-mcv]';
 // The collector counts characters as code points: never cut a surrogate pair in two.
 let clip = (s, max) => [...('' + s)].slice(0, max).join('');
 // An element as props: "tag#id.class" (the first class), never its text or value; inside a
@@ -65,7 +65,7 @@ let clip = (s, max) => [...('' + s)].slice(0, max).join('');
 // (null, left out by track, when there is none). getAttribute, not .href: on an SVG <a> .href
 // is an object, not a string.
 let about = (el) => {
-  let props = {el: el.localName + (el.id && '#' + el.id) + (el.classList[0] ? '.' + el.classList[0] : '')};
+  let props = {el: el.localName + (el.id && '#' + el.id) + [, ...el.classList].slice(0, 2).join('.')};
   let a = el.closest('a[href]');
   if (a) {
     let url = new URL(a.getAttribute('href'), d.baseURI);

@@ -10,13 +10,13 @@ __MICROCV_MODULE__(() => {
   // track's props argument, evaluated before track runs; a number adds no props.
   let state = {};
   // getAttribute: form.name is a field named "name", if the form has one.
-  let id = (form) => form.id || form.getAttribute('name') || 'form' + [].indexOf.call(d.forms, form);
+  let id = (form) => form.id || form.getAttribute('name') || 'form' + [...d.forms].indexOf(form);
   let touched = (ev) => {
     let name = ev.target.form && id(ev.target.form);
     if (name && !state[name]) track('form_start', name, state[name] = 1);
   };
   on('input', touched);
-  on('submit', (ev) => track('form_submit', id(ev.target), state[id(ev.target)] = 2));
+  on('submit', (ev) => track('form_submit', ev = id(ev.target), state[ev] = 2));
   leaves.push((ending) => {
     if (ending) {
       for (let name in state) {
