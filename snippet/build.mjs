@@ -31,8 +31,9 @@ const names = readdirSync(src).filter((f) => f.endsWith('.js')).sort(
 // Short names in one order for every file, the letters most frequent in the whole minified tag
 // first. Terser's own order is per file (the letters of that file), so the same idiom in two
 // modules got different names; with one order a module's locals mostly get the names its
-// neighbours use, which gzip shares across modules (make tag-size: "all" -11, default -1). The
-// order is counted on a build with terser's order, then once more on a build with that order.
+// neighbours use, which gzip shares across modules (make tag-size: "all" -13, default -3; the
+// config keys' names take the same order). The order is counted on a build with terser's
+// order, then once more on a build with that order.
 const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$';
 const byFrequency = (code) => {
   const count = {};
@@ -65,7 +66,7 @@ const build = async (naming = {}) => {
       ecma: 2020,
       parse: {bare_returns: core},
       compress: {passes: 3, unsafe_arrows: true, toplevel: false},
-      mangle: {toplevel: true, ...naming, properties: {regex: /^_[a-z]/, undeclared: true}},
+      mangle: {toplevel: true, ...naming, properties: {regex: /^_[a-z]/, undeclared: true, ...naming}},
       nameCache,
       format: {ascii_only: true, comments: false, semicolons: true, ast: true},
     });

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "snippet" / "dist"
 COLLECTOR = "https://collect.example.com"
 # What the variants measure today (make tag-size); a change that grows them fails here.
-CEILING = {"core": 1284, "default": 1825, "all": 2558}
+CEILING = {"core": 1283, "default": 1823, "all": 2556}
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node (build time only)")
