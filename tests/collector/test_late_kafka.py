@@ -10,10 +10,11 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.collector.conftest import StartCollector, beacon, event, read_records
+from tests.collector.conftest import Collector, StartCollector, beacon, event, read_records
 
 import services
 
@@ -67,6 +68,19 @@ async def test_starts_without_kafka_and_replays_when_it_comes(
     assert counts == Counter(e["i"] for e in early + late)  # every event, each once
 
 
+async def _collector_on(
+    kafka: services.KafkaServer, start_collector: StartCollector, **overrides: Any
+) -> Collector:
+    """The broker started, a fresh topic of two partitions, a collector producing to it with a
+    short produce timeout (the tests below stop the broker under it)."""
+    await asyncio.to_thread(kafka.start)
+    topic = f"down.{uuid.uuid4().hex[:8]}"
+    await services.create_topic_async(kafka.bootstrap, topic, 2)
+    return await start_collector(
+        kafka_bootstrap=kafka.bootstrap, topic=topic, produce_timeout_s=0.5, **overrides
+    )
+
+
 async def test_a_stopped_broker_is_not_asked_for_metadata_in_a_busy_loop(
     late_kafka: services.KafkaServer,
     start_collector: StartCollector,
@@ -76,12 +90,7 @@ async def test_a_stopped_broker_is_not_asked_for_metadata_in_a_busy_loop(
     # aiokafka's sender asks for metadata again the moment an update fails while a batch waits
     # for a leader; the collector's batches never expire, so with the broker down that was
     # ~4,500 attempts (and 9,000 log lines) a second for the whole outage.
-    await asyncio.to_thread(late_kafka.start)
-    topic = f"down.{uuid.uuid4().hex[:8]}"
-    await services.create_topic_async(late_kafka.bootstrap, topic, 2)
-    collector = await start_collector(
-        kafka_bootstrap=late_kafka.bootstrap, topic=topic, produce_timeout_s=0.5
-    )
+    collector = await _collector_on(late_kafka, start_collector)
     answers: Counter[int] = Counter()
 
     async def load() -> None:
@@ -115,12 +124,7 @@ async def test_a_collector_stopped_while_kafka_is_down_leaves_no_client_behind(
     # past the grace the collector fails them (their events are in the spool) and the producer
     # closes. Before, its sender and metadata loop kept running in the process, logging an
     # error for every attempt, long after the collector had stopped.
-    await asyncio.to_thread(late_kafka.start)
-    topic = f"gone.{uuid.uuid4().hex[:8]}"
-    await services.create_topic_async(late_kafka.bootstrap, topic, 2)
-    collector = await start_collector(
-        kafka_bootstrap=late_kafka.bootstrap, topic=topic, produce_timeout_s=0.5, grace_s=1.0
-    )
+    collector = await _collector_on(late_kafka, start_collector, grace_s=1.0)
     assert (await collector.post(beacon(site_id, [event()]))).status_code == 202
     await asyncio.to_thread(late_kafka.stop)
     for _ in range(5):  # spooled, and left waiting in the producer for a leader

@@ -69,8 +69,10 @@ async def produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]])
         await producer.stop()
 
 
-def settings_for(kafka: services.KafkaServer, redis_url: str, topic: str) -> Settings:
-    return Settings(
+def settings_for(
+    kafka: services.KafkaServer, redis_url: str, topic: str, max_batch: int | None = None
+) -> Settings:
+    settings = Settings(
         kafka_bootstrap=kafka.bootstrap,
         topic=topic,
         dead_letter_topic=f"{topic}.dead",
@@ -78,6 +80,9 @@ def settings_for(kafka: services.KafkaServer, redis_url: str, topic: str) -> Set
         redis_url=redis_url,
         burst_idle_s=1.5,
     )
+    if max_batch is None:
+        return settings
+    return Settings(**{**settings.__dict__, "max_batch": max_batch})
 
 
 async def run_burst(settings: Settings, sites: Sites) -> Worker:
@@ -145,9 +150,7 @@ async def test_batch_records_count_every_event_once_and_replay_whole(
         ]
     values += [(record_key(r), encode_batch([r, r])) for r in records[:30]]  # 60 duplicates
     await produce(kafka.bootstrap, topic, values)
-    settings = Settings(
-        **{**settings_for(kafka, redis_server.url, topic).__dict__, "max_batch": 40}
-    )
+    settings = settings_for(kafka, redis_server.url, topic, max_batch=40)
     worker = await run_burst(settings, sites)
     assert (worker.applied, worker.duplicates) == (2000, 60)
     expected = truth(records)
@@ -206,8 +209,7 @@ async def test_a_worker_stopped_mid_stream_and_replaced_loses_and_doubles_nothin
 ) -> None:
     records = make_records(site_id, 3000, seed=3)
     await produce(kafka.bootstrap, topic, [(record_key(r), encode_record(r)) for r in records])
-    settings = settings_for(kafka, redis_server.url, topic)
-    settings = Settings(**{**settings.__dict__, "max_batch": 100})
+    settings = settings_for(kafka, redis_server.url, topic, max_batch=100)
 
     # The first worker applies some batches and dies without committing anything more.
     first = Worker(settings, sites)
@@ -237,8 +239,7 @@ async def test_a_batch_polled_before_its_partitions_were_sought_is_dropped_and_r
     # batch N's lost records for good.
     records = make_records(site_id, 1000, seed=5)
     await produce(kafka.bootstrap, topic, [(record_key(r), encode_record(r)) for r in records])
-    settings = settings_for(kafka, redis_server.url, topic)
-    settings = Settings(**{**settings.__dict__, "max_batch": 100})
+    settings = settings_for(kafka, redis_server.url, topic, max_batch=100)
     worker = Worker(settings, sites)
     await worker.start()
     try:
