@@ -69,6 +69,7 @@ class Worker:
         self._lag: dict[int, int] = {}
         self._metrics_server: MetricsServer | None = None
         self._resumed = False  # partitions were assigned and sought at least once
+        self._sought_at = 0.0  # monotonic time of the last assignment's seeks
         self._stopping = False
         self._redis: AnyRedis | None = None
         self._store: CounterStore | None = None
@@ -175,6 +176,9 @@ class Worker:
                 if not batch:
                     # Idle time counts only once partitions were assigned and sought: a group
                     # still forming (a fresh broker creating its offsets topic) is not empty.
+                    # A rebalance may complete inside a poll that waited for it (a dead member's
+                    # session running out): idle time counts from the assignment, if later.
+                    idle_since = max(idle_since, self._sought_at)
                     if not self._resumed:
                         idle_since = time.monotonic()
                     elif burst and time.monotonic() - idle_since > self.settings.burst_idle_s:
@@ -407,6 +411,7 @@ class Worker:
             self._epochs[tp.partition] = self._epochs.get(tp.partition, 0) + 1
             logger.info("partition %d resumes at offset %d", tp.partition, position)
         self._resumed = True
+        self._sought_at = time.monotonic()
 
     async def _resync_after_redis_error(self) -> None:
         assert self._consumer is not None
