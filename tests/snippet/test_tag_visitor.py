@@ -18,12 +18,12 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from playwright.async_api import Browser
 from redis import Redis
 
-from collector.records import decode_records, encode_record
+from collector.records import encode_record
 from collector.visitor import DAY_S, salt_key
+from tests.collector.conftest import read_records
 from tests.snippet.conftest import Pages, Visit
 
 import services
@@ -151,23 +151,14 @@ def collector(
 
 
 async def _pageviews(bootstrap: str, topic: str, count: int) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    records: list[dict[str, Any]] = []
-    try:
-        async with asyncio.timeout(30):
-            while len(records) < count:
-                batch = await consumer.getmany(timeout_ms=500)
-                records += [
-                    orjson.loads(encode_record(r))
-                    for ms in batch.values()
-                    for m in ms
-                    for r in decode_records(m.value)
-                    if r.kind == "pageview"
-                ]
-    finally:
-        await consumer.stop()
-    return records
+    """The topic's pageview events, each as a version 1 record's fields, once `count` are in."""
+    async with asyncio.timeout(30):
+        while True:
+            records = await read_records(bootstrap, topic)
+            views = [orjson.loads(encode_record(r)) for r in records if r.kind == "pageview"]
+            if len(views) >= count:
+                return views
+            await asyncio.sleep(0.2)
 
 
 async def test_a_persistent_visitor_outlives_the_daily_salt(
