@@ -34,7 +34,8 @@ from collector.records import make_record
 from collector.runtime import JSONResponse, Runtime, State, runtime
 from collector.schema import MAX_BODY_BYTES, SchemaError, corrected_time, parse_beacon
 from collector.settings import Settings
-from collector.spool import Spool
+from collector.siblings import Siblings
+from collector.spool import open_slot
 from collector.tagserve import tag_routes
 from collector.visitor import DailySalts, VisitorIds
 from collector.writekeys import parse_write_keys
@@ -138,7 +139,8 @@ async def readyz(request: Request) -> Response:
 
 async def metrics_endpoint(request: Request) -> Response:
     rt = runtime(request)
-    return PlainTextResponse(rt.metrics.render(), media_type="text/plain; version=0.0.4")
+    others = rt.siblings.others() if rt.siblings is not None else ()
+    return PlainTextResponse(rt.metrics.render(others), media_type="text/plain; version=0.0.4")
 
 
 def _gauges(metrics: Metrics, ingest: Ingest, salts: DailySalts) -> None:
@@ -204,23 +206,31 @@ def create_app(settings: Settings, sites: Sites | None = None) -> Starlette:
         salts = DailySalts(redis, t)
         metrics = Metrics()
         producer = EventProducer(settings)
-        spool = Spool(
-            settings.spool_dir / str(settings.port),
-            settings.spool_max_bytes,
-            settings.spool_segment_bytes,
-        )
-        ingest = Ingest(producer, spool, metrics)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(redis.aclose)
             await salts.start()
             stack.push_async_callback(salts.stop)
             await producer.start()
             stack.push_async_callback(_stop_producer, producer, settings.grace_s)
-            spool.open()
+            spool = open_slot(
+                settings.spool_dir,
+                settings.port,
+                settings.spool_max_bytes,
+                settings.spool_segment_bytes,
+                settings.workers,
+            )
             stack.push_async_callback(spool.close)
+            ingest = Ingest(producer, spool, metrics)
+            _gauges(metrics, ingest, salts)
+            siblings = None
+            if settings.workers > 1:
+                siblings = Siblings(metrics, spool.path, settings.spool_dir, settings.port)
+                await siblings.start()
+                # Pushed before the ingest's stop, so run after it (last in, first out): the
+                # last snapshot holds every event this worker answered.
+                stack.push_async_callback(siblings.stop)
             await ingest.start()
             stack.push_async_callback(ingest.stop)
-            _gauges(metrics, ingest, salts)
             logger.info(
                 "collector up: %d sites, %d write keys, topic %s on %s, spool %s (%d events)",
                 len(loaded_sites),
@@ -243,6 +253,7 @@ def create_app(settings: Settings, sites: Sites | None = None) -> Starlette:
                     addresses=addresses,
                     client_limits=RateLimiter(settings.client_rate, settings.client_burst),
                     site_limits=RateLimiter(settings.site_rate, settings.site_burst),
+                    siblings=siblings,
                 )
             )
         logger.info(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
 
 # Produce latency buckets (s): a healthy broker on a LAN acknowledges in a few ms; the top buckets
 # show waits close to the produce bound.
@@ -58,65 +58,103 @@ class Metrics:
     def reject(self, reason: str, n: int = 1) -> None:
         self.rejected[reason] += n
 
-    def render(self) -> str:
+    def snapshot(self) -> dict[str, Any]:
+        """Every figure of this process as plain numbers: what a worker shares with its
+        siblings (collector/siblings.py) so that any of them can answer for all."""
+        return {
+            "counters": {name: getattr(self, name) for name in _COUNTERS},
+            "gauges": {name: read() for name, (_, read) in self.gauges.items()},
+            "rejected": dict(self.rejected),
+            "latency": {"counts": self.produce_latency.counts, "sum": self.produce_latency.sum},
+        }
+
+    def render(self, others: Iterable[Mapping[str, Any]] = ()) -> str:
+        """The Prometheus text of this process, plus the snapshots of its sibling workers:
+        every counter and gauge summed (the spool figures are then the collector's total, and
+        microcv_kafka_down the number of workers spooling)."""
+        total = self.snapshot()
+        for other in others:
+            _add(total["counters"], other.get("counters", {}))
+            _add(total["gauges"], other.get("gauges", {}))
+            _add(total["rejected"], other.get("rejected", {}))
+            latency = other.get("latency", {})
+            counts = latency.get("counts", [])
+            if len(counts) == len(total["latency"]["counts"]):
+                total["latency"]["counts"] = [
+                    a + b for a, b in zip(total["latency"]["counts"], counts, strict=True)
+                ]
+                total["latency"]["sum"] += latency.get("sum", 0.0)
+        return self._render(total)
+
+    def _render(self, total: dict[str, Any]) -> str:
+        counters = total["counters"]
         lines: list[str] = []
 
         def metric(name: str, kind: str, doc: str, value: float) -> None:
             lines.extend((f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name} {value}"))
 
-        metric("microcv_events_accepted_total", "counter", "Events answered 2xx.", self.accepted)
-        metric(
-            "microcv_events_produced_total",
-            "counter",
-            "Accepted events Kafka acknowledged before the answer.",
-            self.produced,
-        )
-        metric(
-            "microcv_events_spooled_total",
-            "counter",
-            "Accepted events fsynced to the disk spool because Kafka could not take them.",
-            self.spooled,
-        )
-        metric(
-            "microcv_events_replayed_total",
-            "counter",
-            "Spooled events Kafka acknowledged later.",
-            self.replayed,
-        )
-        metric("microcv_events_bot_total", "counter", "Accepted events sent by bots.", self.bots)
-        metric(
-            "microcv_events_ignored_total",
-            "counter",
-            "Valid events the site counts as nothing (a link click on a site with clicks off, a "
-            "dead click on a download or outbound link: collector/links.py).",
-            self.ignored,
-        )
-        metric(
-            "microcv_events_in_flight",
-            "gauge",
-            "Events of requests still waiting for Kafka or the spool.",
-            self.in_flight,
-        )
-        metric(
-            "microcv_events_produced_then_refused_total",
-            "counter",
-            "Events Kafka acknowledged in a request answered 503 (the client's retry repeats "
-            "them; the consumers' event-id dedupe absorbs it).",
-            self.produced_then_refused,
-        )
-        for name, (doc, read) in sorted(self.gauges.items()):
-            metric(name, "gauge", doc, read())
+        for attr, (name, kind, doc) in _COUNTERS.items():
+            metric(name, kind, doc, counters[attr])
+        for name, (doc, _) in sorted(self.gauges.items()):
+            metric(name, "gauge", doc, total["gauges"].get(name, 0))
         lines += [
             "# HELP microcv_events_rejected_total Events or requests refused, by reason.",
             "# TYPE microcv_events_rejected_total counter",
         ]
         lines += [
             f'microcv_events_rejected_total{{reason="{reason}"}} {n}'
-            for reason, n in sorted(self.rejected.items())
+            for reason, n in sorted(total["rejected"].items())
         ]
+        latency = Histogram(self.produce_latency.buckets)
+        latency.counts, latency.sum = total["latency"]["counts"], total["latency"]["sum"]
         lines += [
             "# HELP microcv_produce_seconds Time from send to Kafka's ack, per request.",
             "# TYPE microcv_produce_seconds histogram",
-            *self.produce_latency.render("microcv_produce_seconds"),
+            *latency.render("microcv_produce_seconds"),
         ]
         return "\n".join(lines) + "\n"
+
+
+def _add(into: dict[str, Any], values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        if isinstance(value, int | float):
+            into[key] = into.get(key, 0) + value
+
+
+# attribute -> (metric name, type, help), in the order they are rendered.
+_COUNTERS: Final = {
+    "accepted": ("microcv_events_accepted_total", "counter", "Events answered 2xx."),
+    "produced": (
+        "microcv_events_produced_total",
+        "counter",
+        "Accepted events Kafka acknowledged before the answer.",
+    ),
+    "spooled": (
+        "microcv_events_spooled_total",
+        "counter",
+        "Accepted events fsynced to the disk spool because Kafka could not take them.",
+    ),
+    "replayed": (
+        "microcv_events_replayed_total",
+        "counter",
+        "Spooled events Kafka acknowledged later.",
+    ),
+    "bots": ("microcv_events_bot_total", "counter", "Accepted events sent by bots."),
+    "ignored": (
+        "microcv_events_ignored_total",
+        "counter",
+        "Valid events the site counts as nothing (a link click on a site with clicks off, a "
+        "dead click on a download or outbound link: collector/links.py).",
+    ),
+    "in_flight": (
+        "microcv_events_in_flight",
+        "gauge",
+        "Events of requests still waiting for Kafka or the spool.",
+    ),
+    "produced_then_refused": (
+        "microcv_events_produced_then_refused_total",
+        "counter",
+        "Events Kafka acknowledged in a request answered 503 (the client's retry repeats "
+        "them; the consumers' event-id dedupe absorbs it).",
+    ),
+}

@@ -24,6 +24,7 @@ from collector.metrics import Metrics
 from collector.ratelimit import RateLimiter
 from collector.records import Record
 from collector.settings import Settings
+from collector.siblings import Siblings
 from collector.visitor import VisitorIds
 from snippet.sites import Sites
 
@@ -49,6 +50,7 @@ class Runtime:
     addresses: ClientAddresses
     client_limits: RateLimiter
     site_limits: RateLimiter
+    siblings: Siblings | None = None  # the other workers on this port, when there are any
 
     def error(
         self,

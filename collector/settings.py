@@ -56,6 +56,12 @@ class Settings:
     )
     host: str = setting("127.0.0.1", "MICROCV_COLLECTOR_HOST", "Address the collector binds.")
     port: int = setting(8601, "MICROCV_COLLECTOR_PORT", "Port the collector listens on.")
+    workers: int = setting(
+        1,
+        "MICROCV_COLLECTOR_WORKERS",
+        "Processes serving the port (one per core the collector may use); each has its own "
+        "producer, spool slot and rate-limit buckets.",
+    )
     produce_timeout_s: float = setting(
         5.0,
         "MICROCV_PRODUCE_TIMEOUT_S",
@@ -114,7 +120,8 @@ class Settings:
     spool_dir: Path = setting(  # noqa: RUF009 - a Path is immutable, sharing it is safe
         Path(".run/spool"),
         "MICROCV_SPOOL_DIR",
-        "Disk spool for events Kafka could not take; each port gets its own subfolder.",
+        "Disk spool for events Kafka could not take; each port (each worker) gets its own "
+        "subfolder.",
     )
     spool_max_bytes: int = setting(
         1 << 30,
@@ -129,6 +136,10 @@ class Settings:
         "MICROCV_GRACE_S",
         "On SIGTERM, finish in-flight requests and flush the producer within this long (s).",
     )
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"MICROCV_COLLECTOR_WORKERS={self.workers}: at least 1")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -35,6 +35,10 @@ class SpoolError(Exception):
     """The disk refused a write: the events are not safe, do not answer 2xx."""
 
 
+class SpoolInUse(RuntimeError):
+    """Another live process holds the spool's lock."""
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     segment: int
@@ -79,7 +83,7 @@ class Spool:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(lock_fd)
-            raise RuntimeError(f"spool {self.path} is in use by another collector") from None
+            raise SpoolInUse(f"spool {self.path} is in use by another collector") from None
         self._lock_fd = lock_fd
         for seg_path in sorted(self.path.glob(f"*{SEGMENT_SUFFIX}")):
             segment = int(seg_path.stem)
@@ -267,3 +271,98 @@ class Spool:
     @property
     def empty(self) -> bool:
         return self.pending_events == 0 and not self._queue
+
+
+# -- slots: one spool per collector process ----------------------------------------------------
+#
+# A collector run with several worker processes on one port (MICROCV_COLLECTOR_WORKERS) gives
+# each its own spool, a "slot": slot 0 is the folder named after the port (the one a single
+# process has always used), slot k > 0 is "<port>-<k>". A process takes the lowest slot nobody
+# holds, so a worker that died is replaced in the slot it left and replays what it spooled.
+# Slots of a larger worker count than the current one are orphans: the entry point folds them
+# into the live slots before any worker starts (merge_orphans), so running with fewer workers,
+# or one, never strands an acknowledged event.
+
+MAX_SLOTS: Final = 1024
+
+
+def slot_path(base: Path, port: int, slot: int) -> Path:
+    return base / (str(port) if slot == 0 else f"{port}-{slot}")
+
+
+def slots(base: Path, port: int) -> dict[int, Path]:
+    """Every slot folder of this port on disk: slot -> path."""
+    found = {0: slot_path(base, port, 0)} if slot_path(base, port, 0).is_dir() else {}
+    for path in base.glob(f"{port}-*"):
+        suffix = path.name.removeprefix(f"{port}-")
+        if path.is_dir() and suffix.isdigit():
+            found[int(suffix)] = path
+    return found
+
+
+def open_slot(base: Path, port: int, max_bytes: int, segment_bytes: int, workers: int) -> Spool:
+    """Open the lowest free slot (only slot 0 for a single worker, as before slots existed)."""
+    for slot in range(MAX_SLOTS if workers > 1 else 1):
+        spool = Spool(slot_path(base, port, slot), max_bytes, segment_bytes)
+        try:
+            spool.open()
+        except SpoolInUse:
+            continue
+        return spool
+    raise SpoolInUse(f"every spool slot of port {port} under {base} is in use")
+
+
+def _lock(path: Path) -> int | None:
+    fd = os.open(path / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def merge_orphans(base: Path, port: int, workers: int) -> int:
+    """Move the segments of slots >= workers into slot (k mod workers), after its own, keeping
+    their order and how far Kafka acknowledged each; returns the segments moved. A slot whose
+    lock is held (a live process of an earlier run) is left alone. Run before any worker opens
+    its slot."""
+    moved = 0
+    for slot, path in sorted(slots(base, port).items()):
+        if slot < workers:
+            continue
+        target = slot_path(base, port, slot % workers)
+        target.mkdir(parents=True, exist_ok=True)
+        source_fd = _lock(path)
+        target_fd = _lock(target) if source_fd is not None else None
+        try:
+            if source_fd is None or target_fd is None:
+                logger.warning("spool %s is locked by a live process; not merged", path)
+                continue
+            # .done files count too: one left beside no segment must not be taken for a new one's.
+            numbers = [int(p.stem) for p in target.iterdir() if p.stem.isdigit()]
+            next_number = max(numbers, default=-1) + 1
+            count = 0
+            for seg_path in sorted(path.glob(f"*{SEGMENT_SUFFIX}")):
+                name = f"{next_number:012d}"
+                done_path = seg_path.with_suffix(DONE_SUFFIX)
+                # The segment first: a crash between the two renames leaves a segment without its
+                # progress (replayed from its start: repeats the consumers' event-id dedupe
+                # drops), never a progress file that a later segment could be taken for.
+                os.replace(seg_path, target / f"{name}{SEGMENT_SUFFIX}")
+                if done_path.exists():
+                    os.replace(done_path, target / f"{name}{DONE_SUFFIX}")
+                next_number += 1
+                count += 1
+            _fsync_dir(target)
+            for leftover in path.iterdir():
+                leftover.unlink()
+            path.rmdir()
+            moved += count
+            if count:
+                logger.info("spool %s merged into %s (%d segments)", path, target, count)
+        finally:
+            for fd in (source_fd, target_fd):
+                if fd is not None:
+                    os.close(fd)
+    return moved

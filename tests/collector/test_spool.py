@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
-from collector.spool import Spool, SpoolFull
+from collector.spool import Spool, SpoolFull, SpoolInUse, merge_orphans, open_slot, slot_path
 
 
 def segments(path: Path) -> list[Path]:
@@ -92,3 +93,57 @@ async def test_two_collectors_never_share_a_spool(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="in use"):
         Spool(tmp_path, 1000, 1000).open()
     await first.close()
+
+
+# -- slots: one spool per worker process --------------------------------------------------------
+
+
+async def test_each_worker_takes_the_lowest_free_slot(tmp_path: Path) -> None:
+    first = open_slot(tmp_path, 8601, 1000, 1000, workers=2)
+    second = open_slot(tmp_path, 8601, 1000, 1000, workers=2)
+    assert (first.path.name, second.path.name) == ("8601", "8601-1")
+    await first.close()
+    # A worker that died is replaced in the slot it left, and finds what it spooled there.
+    again = open_slot(tmp_path, 8601, 1000, 1000, workers=2)
+    assert again.path.name == "8601"
+    with pytest.raises(SpoolInUse):  # a single worker has slot 0 only, as before slots existed
+        open_slot(tmp_path, 8601, 1000, 1000, workers=1)
+    await again.close()
+    await second.close()
+
+
+async def _spool_with(path: Path, lines: list[bytes], acknowledged: int) -> None:
+    spool = Spool(path, max_bytes=1 << 20, segment_bytes=30)
+    spool.open()
+    for line in lines:
+        await spool.append([line])
+    await spool.seal()
+    for _ in range(acknowledged):
+        chunk = await spool.take_chunk()
+        assert chunk is not None
+        await spool.acknowledge(chunk, 1)
+    await spool.close()
+
+
+async def test_fewer_workers_take_over_the_orphaned_slots_in_order(tmp_path: Path) -> None:
+    # A run with three workers left events in every slot, part of slot 2's already in Kafka.
+    await _spool_with(slot_path(tmp_path, 8601, 0), [b"a0", b"a1"], 0)
+    await _spool_with(slot_path(tmp_path, 8601, 1), [b"b0"], 0)
+    await _spool_with(slot_path(tmp_path, 8601, 2), [b"c0", b"c1", b"c2"], 1)
+    assert merge_orphans(tmp_path, 8601, workers=1) > 0
+    assert sorted(os.listdir(tmp_path)) == ["8601"]
+    spool = open_slot(tmp_path, 8601, 1 << 20, 1 << 20, workers=1)
+    # Slot 0's own first, then each orphan's in slot order; c0 was acknowledged: not again.
+    assert spool.pending_events == 5
+    assert await drain(spool) == [b"a0", b"a1", b"b0", b"c1", b"c2"]
+    await spool.close()
+
+
+async def test_an_orphan_held_by_a_live_process_is_left_alone(tmp_path: Path) -> None:
+    await _spool_with(slot_path(tmp_path, 8601, 1), [b"b0"], 0)
+    live = Spool(slot_path(tmp_path, 8601, 1), 1000, 1000)
+    live.open()
+    assert merge_orphans(tmp_path, 8601, workers=1) == 0
+    assert live.pending_events == 1 and (tmp_path / "8601-1").is_dir()
+    await live.close()
+    assert merge_orphans(tmp_path, 8601, workers=1) == 1
