@@ -21,6 +21,7 @@ from collector.producer import EventProducer, ProduceError
 from collector.records import Record, decode_record, encode_record
 from collector.schema import SchemaError
 from collector.spool import Chunk, Spool, SpoolError, SpoolFull
+from collector.tasks import cancel
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +68,7 @@ class Ingest:
 
     async def stop(self) -> None:
         task, self._replayer = self._replayer, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def accept(self, records: Sequence[Record]) -> None:
         """Put the records somewhere safe, or raise Unavailable. Updates the books either way."""

@@ -12,7 +12,6 @@ reset that Prometheus's rate() treats as one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ import orjson
 
 from collector.metrics import Metrics
 from collector.spool import slots
+from collector.tasks import cancel
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,7 @@ class Siblings:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
             self.write()
 
     async def _loop(self) -> None:

@@ -19,7 +19,6 @@ failure mode.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import secrets
@@ -28,6 +27,8 @@ from typing import Final
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from collector.tasks import cancel
 
 logger = logging.getLogger(__name__)
 
@@ -135,10 +136,7 @@ class DailySalts:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
 
 class VisitorIds:

@@ -80,6 +80,25 @@ def beacon(site: str, events: list[dict[str, Any]], **over: Any) -> dict[str, An
     return {"v": 1, "s": site, "t": int(time.time() * 1000), "e": events, **over}
 
 
+def record(i: int, site: str = "s", prefix: str = "e") -> Record:
+    """A record as the collector makes it, for what is written straight into a spool."""
+    return Record(
+        site=site,
+        visitor=f"v{i % 3}",
+        id=f"{prefix}{i}",
+        kind="click",
+        name="",
+        ts=1,
+        client_ts=1,
+        received=1,
+        url="http://localhost/",
+        referrer="",
+        pageview="",
+        props={},
+        bot=False,
+    )
+
+
 StartCollector = Callable[..., Awaitable[Collector]]
 
 

@@ -21,24 +21,7 @@ from collector.producer import EventProducer, ProduceError, _never_expire
 from collector.records import Record, encode_record
 from collector.settings import Settings
 from collector.spool import Chunk, Spool
-
-
-def record(i: int) -> Record:
-    return Record(
-        site="s",
-        visitor=f"v{i % 3}",
-        id=f"e{i}",
-        kind="click",
-        name="",
-        ts=1,
-        client_ts=1,
-        received=1,
-        url="http://localhost/",
-        referrer="",
-        pageview="",
-        props={},
-        bot=False,
-    )
+from tests.collector.conftest import record
 
 
 class ScriptedProducer(EventProducer):

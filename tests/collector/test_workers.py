@@ -19,9 +19,9 @@ import httpx
 import orjson
 import pytest
 
-from collector.records import Record, encode_record
+from collector.records import encode_record
 from collector.spool import Spool, slot_path
-from tests.collector.conftest import HEADERS, beacon, event, read_records
+from tests.collector.conftest import HEADERS, beacon, event, read_records, record
 
 import services
 
@@ -201,24 +201,6 @@ async def test_a_killed_worker_is_replaced_and_sigterm_loses_nothing(
     assert run.log.read_text().count("collector stopped") >= 2
 
 
-def _record(i: int, site_id: str) -> Record:
-    return Record(
-        site=site_id,
-        visitor="v",
-        id=f"orphan-{i}",
-        kind="click",
-        name="left_behind",
-        ts=1,
-        client_ts=1,
-        received=1,
-        url="http://localhost/",
-        referrer="",
-        pageview="",
-        props={},
-        bot=False,
-    )
-
-
 async def test_fewer_workers_replay_what_the_others_spooled(
     env: dict[str, str], kafka: services.KafkaServer, topic: str, site_id: str, tmp_path: Path
 ) -> None:
@@ -227,7 +209,7 @@ async def test_fewer_workers_replay_what_the_others_spooled(
     port = int(env["MICROCV_COLLECTOR_PORT"])
     spool = Spool(slot_path(tmp_path / "spool", port, 1), 1 << 20, 1 << 20)
     spool.open()
-    await spool.append([encode_record(_record(i, site_id)) for i in range(7)])
+    await spool.append([encode_record(record(i, site_id, "orphan-")) for i in range(7)])
     await spool.close()
 
     run = Run(env, tmp_path / "collector.log", port)
