@@ -9,7 +9,7 @@
 // the same way. The compressor never treats the core's top-level names as its own
 // (compress.toplevel off): a module may read or reassign them. Files are minified in a fixed
 // order from an empty cache, so the output depends only on the sources and the locked terser.
-import {readFileSync, readdirSync, writeFileSync, mkdirSync} from 'node:fs';
+import {readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync} from 'node:fs';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {minify} from 'terser';
@@ -55,41 +55,73 @@ const identifiers = (first) => {
   };
 };
 
-// Minifies every file in order from an empty cache: [[file, code]] and the cache. naming is
-// {nth_identifier: identifiers(order)}, or nothing for terser's own order.
+// Code that only some sites need is written under one of these constants, which a source
+// tests as a boolean (`if (RULES) ...`, `RULES ? a : b`). The build makes a file for every
+// combination of the constants a source uses, the code of those that are off removed by the
+// compressor: clicks.js (RULES false), clicks.rules.js (RULES true). snippet/bundle.py picks
+// the files by the site's options (snippet/generator.py, CODE_FLAGS), so a site that leaves an
+// option at its default ships no code for it.
+const FLAGS = ['HASH', 'NOMAX', 'ROOT', 'RULES', 'WEBDRIVER'];
+
+// [[file name, {FLAG: boolean}]] of a source, the one with every flag off first.
+const variants = async (name, source) => {
+  const {ast} = await minify(source, {
+    parse: {bare_returns: true}, compress: false, mangle: false, format: {ast: true}});
+  ast.figure_out_scope();
+  const used = FLAGS.filter((flag) => ast.globals.has(flag));
+  return Array.from({length: 2 ** used.length}, (_, bits) => {
+    const on = used.filter((_, i) => bits & (1 << i));
+    const suffix = on.map((flag) => '.' + flag.toLowerCase()).join('');
+    return [name.replace(/\.js$/, suffix + '.js'), Object.fromEntries(FLAGS.map((f) => [f, on.includes(f)]))];
+  });
+};
+
+// One file of the core or a module, minified with the flags in defs and the shared cache.
+const minifyFile = async (file, source, defs, nameCache, naming) => {
+  const core = file.startsWith('core.');
+  const result = await minify(source, {
+    ecma: 2020,
+    parse: {bare_returns: core},
+    compress: {passes: 3, unsafe_arrows: true, toplevel: false, global_defs: defs},
+    mangle: {toplevel: true, ...naming, properties: {regex: /^_[a-z]/, undeclared: true, ...naming}},
+    nameCache,
+    format: {ascii_only: true, comments: false, semicolons: true, ast: true},
+  });
+  let code = result.code;
+  if (core) {
+    code = `(()=>{${code}})();`;
+  } else {
+    const known = nameCache.vars.props;
+    const unknown = [...result.ast.globals.keys()].filter((n) => !BROWSER.has(n) && !known['$' + n]);
+    if (unknown.length) throw new Error(`${file}: uses names the core does not define: ${unknown}`);
+    if (!code.startsWith(WRAPPER) || !code.endsWith(');')) {
+      throw new Error(`${file}: a module must be one ${WRAPPER}() => {...}); statement`);
+    }
+    code = code.slice(WRAPPER.length, -2);
+  }
+  if (/<\/script|<!--|<script|\{\{/i.test(code)) {
+    throw new Error(`${file}: output contains '</script', '<script', '<!--' or '{{'`);
+  }
+  return code;
+};
+
+// Minifies every file in order from an empty cache: [[file, code, base]] (base: built with
+// every flag off) and the cache. naming is {nth_identifier: identifiers(order)}, or nothing
+// for terser's own order.
 const build = async (naming = {}) => {
   const nameCache = {};
   const files = [];
-  for (const file of names) {
-    const core = file === 'core.js';
-    const result = await minify(readFileSync(join(src, file), 'utf8'), {
-      ecma: 2020,
-      parse: {bare_returns: core},
-      compress: {passes: 3, unsafe_arrows: true, toplevel: false},
-      mangle: {toplevel: true, ...naming, properties: {regex: /^_[a-z]/, undeclared: true, ...naming}},
-      nameCache,
-      format: {ascii_only: true, comments: false, semicolons: true, ast: true},
-    });
-    let code = result.code;
-    if (core) {
-      code = `(()=>{${code}})();`;
-    } else {
-      const known = nameCache.vars.props;
-      const unknown = [...result.ast.globals.keys()].filter((n) => !BROWSER.has(n) && !known['$' + n]);
-      if (unknown.length) throw new Error(`${file}: uses names the core does not define: ${unknown}`);
-      if (!code.startsWith(WRAPPER) || !code.endsWith(');')) {
-        throw new Error(`${file}: a module must be one ${WRAPPER}() => {...}); statement`);
-      }
-      code = code.slice(WRAPPER.length, -2);
+  for (const name of names) {
+    const source = readFileSync(join(src, name), 'utf8');
+    for (const [file, defs] of await variants(name, source)) {
+      const code = await minifyFile(file, source, defs, nameCache, naming);
+      files.push([file, code, !Object.values(defs).some((on) => on)]);
     }
-    if (/<\/script|<!--|<script|\{\{/i.test(code)) {
-      throw new Error(`${file}: output contains '</script', '<script', '<!--' or '{{'`);
-    }
-    files.push([file, code]);
   }
   return {files, nameCache};
 };
-const joined = ({files}) => files.map(([, code]) => code).join('');
+// What the tag-size variants are made of: the files built with every flag off.
+const joined = ({files}) => files.filter(([, , base]) => base).map(([, code]) => code).join('');
 
 let result = await build();
 for (let round = 0; round < 2; round++) {
@@ -97,6 +129,8 @@ for (let round = 0; round < 2; round++) {
 }
 const {files, nameCache} = result;
 mkdirSync(out, {recursive: true});
+// A file of a flag no source uses any more must not linger.
+for (const file of readdirSync(out)) if (file.endsWith('.js')) rmSync(join(out, file));
 for (const [file, code] of files) writeFileSync(join(out, file), code + '\n');
 // The short name of every "_" property, so the generator can write config keys the tag reads.
 const props = Object.fromEntries(

@@ -40,15 +40,29 @@ MODULES: Final = (
 DEFAULT_MODULES: Final = frozenset({"spa", "clicks", "scroll"})
 # Rage and dead clicks describe elements with the clicks module's descriptor.
 REQUIRES: Final = {"rage": "clicks", "dead": "clicks"}
+# Code only some sites need (snippet/build.mjs, FLAGS): flag -> the file ("core" or a module)
+# built with and without it; snippet/dist/<file>.<flag>.js has the code for it.
+FLAGS: Final = {
+    "webdriver": "core",
+    "hash": "spa",
+    "rules": "clicks",
+    "nomax": "scroll",
+    "root": "scroll",
+}
 
 
 def _dist(name: str) -> str:
     return resources.files("snippet").joinpath("dist", name).read_text(encoding="utf-8").strip()
 
 
+def _file(name: str, flags: Collection[str]) -> str:
+    """The dist file of the core or a module, built with the given flags on."""
+    return name + "".join(f".{flag}" for flag in sorted(flags) if FLAGS[flag] == name) + ".js"
+
+
 @cache
-def core() -> str:
-    source = _dist("core.js")
+def core(flags: frozenset[str] = frozenset()) -> str:
+    source = _dist(_file("core", flags))
     for placeholder in (CONFIG_PLACEHOLDER, MODULES_PLACEHOLDER):
         if source.count(placeholder) != 1:
             raise RuntimeError(f"snippet/dist/core.js must contain {placeholder} once")
@@ -56,10 +70,10 @@ def core() -> str:
 
 
 @cache
-def module(name: str) -> str:
+def module(name: str, flags: frozenset[str] = frozenset()) -> str:
     if name not in MODULES:
         raise ValueError(f"unknown tag module {name!r}")
-    return _dist(f"{name}.js")
+    return _dist(_file(name, flags))
 
 
 @cache
@@ -69,16 +83,20 @@ def config_names() -> Mapping[str, str]:
     return {key.removeprefix("_"): short for key, short in names.items()}
 
 
-def assemble(features: Collection[str]) -> str:
-    """The tracker with the given modules, its config placeholder still to be filled."""
+def assemble(features: Collection[str], flags: Collection[str] = ()) -> str:
+    """The tracker with the given modules, built with the given flags (FLAGS), its config
+    placeholder still to be filled."""
     unknown = set(features) - set(MODULES)
     if unknown:
         raise ValueError(f"unknown tag modules: {', '.join(sorted(unknown))}")
+    if set(flags) - set(FLAGS):
+        raise ValueError(f"unknown tag flags: {', '.join(sorted(set(flags) - set(FLAGS)))}")
+    on = frozenset(flags)
     for feature, needed in REQUIRES.items():
         if feature in features and needed not in features:
             raise ValueError(f"the {feature} module needs the {needed} module")
-    modules = ",".join(module(name) for name in MODULES if name in features)
-    return core().replace(MODULES_PLACEHOLDER, modules)
+    modules = ",".join(module(name, on) for name in MODULES if name in features)
+    return core(on).replace(MODULES_PLACEHOLDER, modules)
 
 
 def gzip_size(text: str) -> int:

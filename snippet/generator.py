@@ -147,6 +147,17 @@ _SWITCHES: Final = {
 }
 # Options the collector applies (collector/links.py): never handed to the tracker.
 SERVER_OPTIONS: Final = frozenset({"downloads", "outbound", "download_extensions"})
+# Options that pick the code shipped (snippet/bundle.py, FLAGS): option -> the flag it sets when
+# it is not at its default. Sites that keep the default ship no code for the option.
+CODE_FLAGS: Final = {
+    "allow_webdriver": "webdriver",
+    "hash": "hash",
+    "click_rules": "rules",
+    "scroll_max": "nomax",
+    "scroll_root": "root",
+}
+# Of those, the ones the code decides alone: never in the config.
+_CODE_ONLY: Final = frozenset({"allow_webdriver", "hash", "scroll_max"})
 # Settings that only matter to one module are left out when that module is.
 _SETTING_MODULE: Final = {
     "hash": "spa",
@@ -181,6 +192,18 @@ def tag_features(site: Site) -> frozenset[str]:
     return features
 
 
+def tag_flags(site: Site) -> frozenset[str]:
+    """The flags the site's tracker is built with: its options off their defaults, of the
+    modules it ships."""
+    options = tag_options(site)
+    features = tag_features(site)
+    return frozenset(
+        flag
+        for key, flag in CODE_FLAGS.items()
+        if options[key] != TAG_OPTIONS[key][2] and _SETTING_MODULE.get(key, "") in {"", *features}
+    )
+
+
 def collect_endpoint(collector_url: str) -> str:
     return _base(collector_url) + COLLECT_PATH
 
@@ -211,7 +234,9 @@ def tag_config(site: Site, collector_url: str | None) -> dict[str, Any]:
         config["endpoint"] = collect_endpoint(collector_url)
     for key, (_, _, default) in TAG_OPTIONS.items():
         value = options[key]
-        if key in SERVER_OPTIONS or (key in _SWITCHES and key not in _SETTING_MODULE):
+        if key in SERVER_OPTIONS or key in _CODE_ONLY:
+            continue
+        if key in _SWITCHES and key not in _SETTING_MODULE:
             continue
         if value == default or _SETTING_MODULE.get(key, "") not in {"", *features}:
             continue
@@ -248,7 +273,7 @@ def render_config(site: Site, collector_url: str | None) -> str:
 
 def render_script(site: Site, collector_url: str | None) -> str:
     """The tracker with its config filled in, as JavaScript (no <script> element)."""
-    script = assemble(tag_features(site))
+    script = assemble(tag_features(site), tag_flags(site))
     return script.replace(CONFIG_PLACEHOLDER, render_config(site, collector_url))
 
 

@@ -1,1 +1,1 @@
-()=>{let r=()=>i.href.replace(e.v?"":/#.*/,""),o=r(),l=()=>o!=(o=r())&&D();for(let e of["pushState","replaceState"]){let t=history[e];history[e]=(...e)=>{t.apply(history,e),h(l)()}}m("popstate",l,t)}
+()=>{let e=()=>i.href.replace(/#.*/,""),o=e(),r=()=>o!=(o=e())&&D();for(let e of["pushState","replaceState"]){let t=history[e];history[e]=(...e)=>{t.apply(history,e),h(r)()}}g("popstate",r,t)}

@@ -1,1 +1,1 @@
-()=>{let e=w+":v";u={toJSON:h(()=>localStorage[e]=localStorage[e]||p())}}
+()=>{let e=w+":v";p={toJSON:h(()=>localStorage[e]=localStorage[e]||d())}}

@@ -11,9 +11,12 @@
  * Position is recorded for heatmaps in thousandths of the page width and document height.
  */
 __MICROCV_MODULE__(() => {
-  let rules = cfg._click_rules || {};
+  // RULES: the site has click_rules (the code for them ships only then, snippet/build.mjs).
+  let rules = RULES && cfg._click_rules;
   // An invalid selector is left out rather than breaking every click.
-  let selectors = ['[data-mcv]', ...Object.keys(rules).filter(guard((s) => d.querySelector(s) || 1))];
+  let selectors = RULES
+    ? ['[data-mcv]', ...Object.keys(rules).filter(guard((s) => d.querySelector(s) || 1))]
+    : '[data-mcv]';
 
   let click = (ev) => {
     // auxclick: the middle button only (not the context menu's).
@@ -28,7 +31,8 @@ __MICROCV_MODULE__(() => {
       for (let a of el.attributes) {
         if (!a.name.indexOf('data-mcv-')) props[a.name.slice(9)] = a.value;
       }
-      name = el.getAttribute('data-mcv') ?? rules[selectors.find((s) => el.matches(s))];
+      name = el.getAttribute('data-mcv');
+      if (RULES) name ??= rules[selectors.find((s) => el.matches(s))];
     } else if (el = t.closest(CLICKABLE)) {
       props = about(el);
     } else return;

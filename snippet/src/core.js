@@ -5,9 +5,12 @@
  * budget), never harms the host page (every entry point from the browser goes through guard(),
  * nothing is prevented or delayed), one source for every site: the generator fills the site's
  * config into the one __MICROCV_CONFIG__() placeholder and the modules of the features the site
- * enables into __MICROCV_MODULES__ (snippet/bundle.py). What the server can decide as well is
- * decided there: the collector turns a link click into a download or an outbound event
- * (collector/links.py), so the tag carries no extension list and no host rule.
+ * enables into __MICROCV_MODULES__ (snippet/bundle.py). Code for an option that most sites leave
+ * at its default is written under a build flag (WEBDRIVER here; RULES, ROOT, NOMAX, HASH in the
+ * modules): snippet/build.mjs makes a file with and one without it, and the generator ships
+ * the one the site's options need. What the server can decide as well is decided there: the
+ * collector turns a link click into a download or an outbound event (collector/links.py), so the
+ * tag carries no extension list and no host rule.
  *
  * One scope: this file is written as top-level code (snippet/build.mjs wraps the minified result
  * in a function), so that a feature module, an arrow function put into `modules` below, uses
@@ -34,8 +37,8 @@ w.__microcv = 1;
 // A visitor who asked not to be tracked, or a browser driven by automation (unless the site
 // allows it), gets a tag that sends nothing; the page's calls go nowhere harmlessly.
 // cfg._dnt is the generator's test of Do-Not-Track, there only when the site honours it.
-if (nav.globalPrivacyControl || cfg._dnt ||
-  (nav.webdriver && !cfg._allow_webdriver)) {
+// WEBDRIVER: the site set allow_webdriver (core.webdriver.js).
+if (nav.globalPrivacyControl || cfg._dnt || !WEBDRIVER && nav.webdriver) {
   return w.microcv = () => 0;
 }
 // Each call from the browser goes through here: a bug in the tag must not reach the host page.

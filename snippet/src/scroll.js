@@ -21,10 +21,10 @@ __MICROCV_MODULE__(() => {
   on('scroll', (ev) => {
     // The document's scrolls are its scrollingElement's.
     let el = ev.target.scrollingElement || ev.target;
-    let root = cfg._scroll_root;
     let height = el.scrollHeight;
     let view = el.clientHeight;
-    if (height > view && (root ? el.matches(root) : view * 2 > w.innerHeight)) {
+    // ROOT: the site set scroll_root (snippet/build.mjs builds scroll.root.js for it).
+    if (height > view && (ROOT ? el.matches(cfg._scroll_root) : view * 2 > w.innerHeight)) {
       // 2 px of slack: with zoom or fractional scrolling the bottom is often a pixel short.
       let depth = Math.min(100, (el.scrollTop + view + 2) * 100 / height);
       deepest = Math.max(deepest, depth);
@@ -32,9 +32,10 @@ __MICROCV_MODULE__(() => {
     }
   });
 
-  leaves.push(() => {
-    if (cfg._scroll_max != 0 && deepest > reported) {
-      track('scroll', 'max', {depth: Math.round(reported = deepest)});
-    }
-  });
+  // NOMAX: the site set scroll_max = false (scroll.nomax.js).
+  if (!NOMAX) {
+    leaves.push(() => {
+      if (deepest > reported) track('scroll', 'max', {depth: Math.round(reported = deepest)});
+    });
+  }
 });

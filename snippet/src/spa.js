@@ -7,8 +7,8 @@
  * without `hash`.
  */
 __MICROCV_MODULE__(() => {
-  // With `hash`, replace('', '') leaves the URL as it is.
-  let current = () => loc.href.replace(cfg._hash ? '' : /#.*/, '');
+  // HASH: the site set `hash` (snippet/build.mjs builds spa.hash.js for it).
+  let current = () => HASH ? loc.href : loc.href.replace(/#.*/, '');
   let last = current();
   let check = () => last != (last = current()) && navigate();
   for (let method of ['pushState', 'replaceState']) {
