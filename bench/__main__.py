@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("uvicorn", "granian"),
         help="HTTP servers to compare for ingest (default: both)",
     )
+    parser.add_argument(
+        "--workers",
+        action="append",
+        type=int,
+        help="collector worker processes for ingest under uvicorn (default: 1 and 2)",
+    )
     parser.add_argument("--events", type=int, default=200_000, help="records for the consumer")
     parser.add_argument(
         "--capacity", type=float, default=4000, help="events/s when ingest/consumer did not run"
@@ -46,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         if "ingest" in chosen:
             print("ingest", flush=True)
             servers = tuple(args.server or ("uvicorn", "granian"))
-            ingest.run(run, results, seconds=args.seconds, servers=servers)
+            workers = tuple(args.workers or (1, 2))
+            ingest.run(run, results, seconds=args.seconds, servers=servers, workers=workers)
         if "freshness" in chosen:
             print("freshness and memory", flush=True)
             capacity = min(

@@ -118,25 +118,33 @@ class Infra:
         self.procs.append(proc)
         return proc
 
-    def collector(self, env: Mapping[str, str], server: Server = "uvicorn", port: int = 0) -> Proc:
-        """The real collector: `python -m collector` (uvicorn), or the same app under granian."""
+    def collector(
+        self, env: Mapping[str, str], server: Server = "uvicorn", port: int = 0, workers: int = 1
+    ) -> Proc:
+        """The real collector: `python -m collector` (uvicorn), or the same app under granian;
+        `workers` processes on the port (MICROCV_COLLECTOR_WORKERS)."""
         port = port or services.free_port()
-        env = {**env, "MICROCV_COLLECTOR_PORT": str(port)}
+        env = {
+            **env,
+            "MICROCV_COLLECTOR_PORT": str(port),
+            "MICROCV_COLLECTOR_WORKERS": str(workers),
+        }
         if server == "uvicorn":
             argv = [sys.executable, "-m", "collector"]
         else:
-            argv = granian_argv("bench.apps:collector", port, factory=True)
+            argv = granian_argv("bench.apps:collector", port, factory=True, workers=workers)
         proc = self.spawn(f"collector-{server}", argv, env, f"http://{services.HOST}:{port}")
         proc.wait_http()
         return proc
 
-    def bare_collector(self, server: Server = "uvicorn") -> Proc:
-        """The bare reference: a Starlette endpoint answering 204, on the same server settings."""
+    def bare_collector(self, server: Server = "uvicorn", workers: int = 1) -> Proc:
+        """The bare reference: a Starlette endpoint answering 204, on the same server settings
+        (the same number of worker processes included)."""
         port = services.free_port()
         if server == "uvicorn":
-            argv = uvicorn_argv("bench.bare:collect_app", port)
+            argv = uvicorn_argv("bench.bare:collect_app", port, workers=workers)
         else:
-            argv = granian_argv("bench.bare:collect_app", port)
+            argv = granian_argv("bench.bare:collect_app", port, workers=workers)
         proc = self.spawn(f"bare-{server}", argv, os.environ, f"http://{services.HOST}:{port}")
         proc.wait_http()
         return proc
@@ -169,19 +177,20 @@ class Infra:
         self.procs.clear()
 
 
-def uvicorn_argv(app: str, port: int) -> list[str]:
+def uvicorn_argv(app: str, port: int, workers: int = 1) -> list[str]:
     # The settings collector/__main__.py gives uvicorn.
     return [
         sys.executable, "-m", "uvicorn", app, "--host", services.HOST, "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+        "--workers", str(workers),
     ]  # fmt: skip
 
 
-def granian_argv(app: str, port: int, *, factory: bool = False) -> list[str]:
+def granian_argv(app: str, port: int, *, factory: bool = False, workers: int = 1) -> list[str]:
     granian = str(Path(sys.executable).with_name("granian"))
     return [
         granian, "--interface", "asgi", "--host", services.HOST, "--port", str(port),
-        "--workers", "1", "--loop", "uvloop", "--no-ws", "--log-level", "warning",
+        "--workers", str(workers), "--loop", "uvloop", "--no-ws", "--log-level", "warning",
         *(["--factory"] if factory else []), app,
     ]  # fmt: skip
 

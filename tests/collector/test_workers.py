@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from collector.records import encode_record
+from collector.settings import Settings
 from collector.spool import Spool, slot_path
 from tests.collector.conftest import HEADERS, beacon, event, read_records, record
 
@@ -224,3 +225,8 @@ async def test_fewer_workers_replay_what_the_others_spooled(
         assert not slot_path(tmp_path / "spool", port, 1).exists()
     finally:
         services.terminate(run.proc.pid, 30, run.proc)
+
+
+def test_a_worker_count_below_one_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="MICROCV_COLLECTOR_WORKERS=0: at least 1"):
+        Settings.from_env({"MICROCV_COLLECTOR_WORKERS": "0"})
