@@ -245,7 +245,8 @@ def tag_config(site: Site, collector_url: str | None) -> dict[str, Any]:
 
 
 def render_config(site: Site, collector_url: str | None) -> str:
-    """The config as a JSON object literal that is safe inside an inline <script>."""
+    """The config as an object literal that is safe inside an inline <script>: its keys are the
+    minified names (identifiers, so unquoted), its values JSON or expressions of ours."""
     names = config_names()
     config = tag_config(site, collector_url)
     missing = set(config) - set(names)
@@ -256,19 +257,21 @@ def render_config(site: Site, collector_url: str | None) -> str:
     expressions = {key: _EXPRESSIONS[key] for key in config if key in _EXPRESSIONS}
     if collector_url is None:
         expressions["endpoint"] = SERVED_ENDPOINT
-    short = {names[key]: value for key, value in config.items() if key not in expressions}
-    text = json.dumps(short, separators=(",", ":"), ensure_ascii=False)
+    values = [f"{names[k]}:{_json(v)}" for k, v in config.items() if k not in expressions]
+    values += [f"{names[k]}:{expression}" for k, expression in expressions.items()]
+    return "{" + ",".join(values) + "}"
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     # JSON escapes keep the values; "<" can no longer start "</script>" or "<!--", U+2028/2029
     # are line terminators to older JavaScript parsers, and "{{" would be a variable to GTM.
-    text = (
+    return (
         text.replace("<", "\\u003c")
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
         .replace("{{", "{\\u007b")
     )
-    for key, expression in expressions.items():
-        text = f'{text[:-1]},"{names[key]}":{expression}}}'
-    return text
 
 
 def render_script(site: Site, collector_url: str | None) -> str:
