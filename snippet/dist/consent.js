@@ -1,1 +1,1 @@
-()=>{let e=T,t=[];T=o=>t?t.length<100&&t.push(o):e(o),k.consent=o=>{o&&(t||[]).map(e),t=!o&&[]}}
+()=>{let e=T,t=[];T=r=>t?t.length<100&&t.push(r):e(r),k.consent=r=>{r&&(t||[]).map(e),t=!r&&[]}}

@@ -1,1 +1,1 @@
-()=>{let e=0;new MutationObserver(()=>{e=l()}).observe(o.documentElement,{childList:1,subtree:1,attributes:1,characterData:1}),g("click",t=>{let r=u(t).closest(f),a=l(),n=i.href;r&&!r.target&&setTimeout(h(()=>{e<a&&i.href==n&&!o.hidden&&R("dead_click",void 0,b(r))}),1e3)})}
+()=>{let e=0;new MutationObserver(()=>{e=l()}).observe(r.documentElement,{childList:1,subtree:1,attributes:1,characterData:1}),m("click",t=>{let o=p(t).closest(g),a=l(),n=i.href;o&&!o.target&&setTimeout(u(()=>{e<a&&i.href==n&&!r.hidden&&R("dead_click",void 0,b(o))}),1e3)})}

@@ -1,1 +1,1 @@
-()=>{let e,t,o,r=0;g("click",i=>{let a=l();a-r<1e3&&Math.hypot(e-i.clientX,t-i.clientY)<30?o++:(r=a,e=i.clientX,t=i.clientY,o=1),3==o&&R("rage_click",void 0,b(u(i)))})}
+()=>{let e,t,r,o=0;m("click",i=>{let a=l();a-o<1e3&&Math.hypot(e-i.clientX,t-i.clientY)<30?r++:(o=a,e=i.clientX,t=i.clientY,r=1),3==r&&R("rage_click",void 0,b(p(i)))})}

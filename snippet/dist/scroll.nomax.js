@@ -1,1 +1,1 @@
-()=>{let o,r,i,l=e.i||[25,50,75,90,100];M.push(()=>{o=r=i=0}),g("scroll",e=>{let i=e.target.scrollingElement||e.target,a=i.scrollHeight,n=i.clientHeight;if(a>n&&2*n>t.innerHeight){let e=Math.min(100,100*(i.scrollTop+n+2)/a);for(r=Math.max(r,e);e>=l[o];)R("scroll",""+l[o++])}})}
+()=>{let r,o,i,l=e.i||[25,50,75,90,100];M.push(()=>{r=o=i=0}),m("scroll",e=>{let i=e.target.scrollingElement||e.target,a=i.scrollHeight,n=i.clientHeight;if(a>n&&2*n>t.innerHeight){let e=Math.min(100,100*(i.scrollTop+n+2)/a);for(o=Math.max(o,e);e>=l[r];)R("scroll",""+l[r++])}})}

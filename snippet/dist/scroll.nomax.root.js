@@ -1,1 +1,1 @@
-()=>{let t,o,r,i=e.i||[25,50,75,90,100];M.push(()=>{t=o=r=0}),g("scroll",r=>{let l=r.target.scrollingElement||r.target,a=l.scrollHeight,n=l.clientHeight;if(a>n&&l.matches(e.p)){let e=Math.min(100,100*(l.scrollTop+n+2)/a);for(o=Math.max(o,e);e>=i[t];)R("scroll",""+i[t++])}})}
+()=>{let t,r,o,i=e.i||[25,50,75,90,100];M.push(()=>{t=r=o=0}),m("scroll",o=>{let l=o.target.scrollingElement||o.target,a=l.scrollHeight,n=l.clientHeight;if(a>n&&l.matches(e.u)){let e=Math.min(100,100*(l.scrollTop+n+2)/a);for(r=Math.max(r,e);e>=i[t];)R("scroll",""+i[t++])}})}

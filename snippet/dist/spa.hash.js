@@ -1,1 +1,1 @@
-()=>{let e=()=>i.href,o=e(),r=()=>o!=(o=e())&&D();for(let e of["pushState","replaceState"]){let t=history[e];history[e]=(...e)=>{t.apply(history,e),h(r)()}}g("popstate",r,t)}
+()=>{let e=()=>i.href,r=e(),o=()=>r!=(r=e())&&D();for(let e of["pushState","replaceState"]){let t=history[e];history[e]=(...e)=>{t.apply(history,e),u(o)()}}m("popstate",o,t)}

@@ -1,1 +1,1 @@
-()=>{let e=w+":v";p={toJSON:h(()=>localStorage[e]=localStorage[e]||d())}}
+()=>{let e=w+":v";h={toJSON:u(()=>localStorage[e]=localStorage[e]||f())}}

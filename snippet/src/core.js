@@ -22,7 +22,8 @@
  * has their short names).
  *
  * Wire format (owned by collector/schema.py), sent as a text/plain body so no CORS preflight:
- *   {"v":1,"s":site,"cid":visitorId?,"t":sendTimeMs,"e":[{"i","k","n","ts","u","r","pv","p"}, ...]}
+ *   {"s":site,"cid":visitorId?,"t":sendTimeMs,"e":[{"i","k","n"?,"ts","u","r","pv","p"}, ...]}
+ * without "v": the collector takes a beacon without it as version 1, which this tag speaks.
  */
 let cfg = __MICROCV_CONFIG__();
 let w = window;
@@ -62,17 +63,17 @@ let CLICKABLE = 'a,button,[role=button],[type=submit],[type=button],[data-mcv]';
 // The collector counts characters as code points: never cut a surrogate pair in two.
 let clip = (s, max) => [...('' + s)].slice(0, max).join('');
 // An element as props: "tag#id.class" (the first class), never its text or value; inside a
-// link, what the collector reads of it (collector/links.py): an http(s) URL without query and
-// fragment (the download and outbound rules need no more), else only the scheme ("blob:",
-// "data:", "mailto:"), so a blob: or data: URL is never sent raw; and its download attribute
-// (null, left out by track, when there is none). getAttribute, not .href: on an SVG <a> .href
-// is an object, not a string.
+// link, what the collector reads of it (collector/links.py): a URL with a host (http, https)
+// without query and fragment (the download and outbound rules need no more), else only the
+// scheme ("blob:", "data:", "mailto:": none has a host), so a blob: or data: URL is never sent
+// raw; and its download attribute (null, left out by track, when there is none). getAttribute,
+// not .href: on an SVG <a> .href is an object, not a string.
 let about = (el) => {
   let props = {el: el.localName + (el.id && '#' + el.id) + [, ...el.classList].slice(0, 2).join('.')};
   let a = el.closest('a[href]');
   if (a) {
     let url = new URL(a.getAttribute('href'), d.baseURI);
-    props.href = /^http/.test(url.protocol) ? url.origin + url.pathname : url.protocol;
+    props.href = url.host ? url.origin + url.pathname : url.protocol;
     props.dl = a.getAttribute('download');
   }
   return props;
@@ -106,10 +107,10 @@ let track = (kind, name, raw, props = {}, count = 0) => {
       count++;
     }
   }
-  // JSON leaves out what is undefined: no name, no props.
+  // JSON leaves out what is undefined: no name. Props are always sent ({} is none).
   enqueue({
     i: uid(), k: kind, n: name && clip(name, 100), ts: now(), u: page, r: referrer,
-    pv: pageview, p: count ? props : undefined,
+    pv: pageview, p: props,
   });
 };
 
@@ -126,7 +127,7 @@ let flush = () => {
 };
 
 let send = (events) => {
-  let body = JSON.stringify({v: 1, s: cfg._site, cid: visitor, t: now(), e: events});
+  let body = JSON.stringify({s: cfg._site, cid: visitor, t: now(), e: events});
   // At most 3 bytes per UTF-16 unit: an upper bound of the body's bytes, without encoding it.
   let size = body.length * 3;
   let half = events.length >> 1;

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "snippet" / "dist"
 COLLECTOR = "https://collect.example.com"
 # What the variants measure today (make tag-size); a change that grows them fails here.
-CEILING = {"core": 1276, "default": 1733, "all": 2480}
+CEILING = {"core": 1256, "default": 1711, "all": 2464}
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node (build time only)")

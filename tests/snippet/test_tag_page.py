@@ -21,8 +21,8 @@ async def test_milestones_once_each_and_max_depth_when_hidden(visit: Visit, page
     await visit.hide()
     events = await visit.wait_for(site, "scroll", 3)
     assert [(e["n"], e.get("p")) for e in events] == [
-        ("25", None),
-        ("50", None),
+        ("25", {}),
+        ("50", {}),
         ("max", {"depth": round((2000 + 600 + 2) * 100 / 4016)}),
     ]
 
