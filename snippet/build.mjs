@@ -89,6 +89,12 @@ const minifyFile = async (file, source, defs, nameCache, naming) => {
   });
   let code = result.code;
   if (core) {
+    // Modules are filled in after minifying: placed inside a function, they would see that
+    // function's locals, which the mangler may have given a core name a module uses.
+    const modules = result.ast.globals.get('__MICROCV_MODULES__')?.references || [];
+    if (modules.length !== 1 || modules[0].scope !== result.ast) {
+      throw new Error(`${file}: __MICROCV_MODULES__ must appear once, in top-level code`);
+    }
     code = `(()=>{${code}})();`;
   } else {
     const known = nameCache.vars.props;

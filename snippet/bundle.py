@@ -21,20 +21,20 @@ MODULES_PLACEHOLDER: Final = "__MICROCV_MODULES__"
 # Downloads and outbound links have no module: the clicks module sends link clicks and the
 # collector classifies them (collector/links.py). The order is the modules' order in the
 # tracker; they do not depend on it (each hooks in on its own), so it is the order in which the
-# "all" variant compresses best (make tag-size; found by swapping and moving modules one at a
-# time: 5 bytes fewer than the order before).
+# default set, then the "all" variant, compress best (make tag-size; found by moving one module
+# at a time while either got smaller: default 6 and "all" 9 bytes fewer than the order before).
 MODULES: Final = (
-    "variants",
-    "engaged",
-    "consent",
-    "clicks",
-    "spa",
     "scroll",
     "rage",
+    "clicks",
+    "consent",
+    "variants",
     "forms",
-    "visible",
-    "visitor",
+    "engaged",
     "dead",
+    "visible",
+    "spa",
+    "visitor",
 )
 # The default set: pageviews (with single-page apps), clicks (with downloads, outbound), scroll.
 DEFAULT_MODULES: Final = frozenset({"spa", "clicks", "scroll"})

@@ -1,1 +1,1 @@
-()=>{let r,o,i,l=e.i||[25,50,75,90,100];M.push(()=>{r=o=i=0}),m("scroll",e=>{let i=e.target.scrollingElement||e.target,a=i.scrollHeight,n=i.clientHeight;if(a>n&&2*n>t.innerHeight){let e=Math.min(100,100*(i.scrollTop+n+2)/a);for(o=Math.max(o,e);e>=l[r];)R("scroll",""+l[r++])}})}
+()=>{let e,r,o,i=t.i||[25,50,75,90,100];S.push(()=>{e=r=o=0}),p("scroll",t=>{let o=t.target.scrollingElement||t.target,l=o.scrollHeight,a=o.clientHeight;if(l>a&&2*a>innerHeight){let t=Math.min(100,100*(o.scrollTop+a+2)/l);for(r=Math.max(r,t);t>=i[e];)T("scroll",i[e++])}})}

@@ -1,1 +1,1 @@
-()=>{let e=()=>i.href.replace(/#.*/,""),r=e(),o=()=>r!=(r=e())&&D();for(let e of["pushState","replaceState"]){let t=history[e];history[e]=(...e)=>{t.apply(history,e),u(o)()}}m("popstate",o,t)}
+()=>{let e=()=>l.href.replace(/#.*/,""),t=e(),r=u(()=>t!=(t=e())&&(f(M,1),E=m,J()));for(let e of["pushState","replaceState"]){let t=history[e];history[e]=(...e)=>{t.apply(history,e),r()}}p("popstate",r)}

@@ -1,1 +1,1 @@
-()=>{k.variant=(e,t)=>{e&&null!=t&&R("variant",e,{variant:O["exp:"+e]=""+t})},k.identify=e=>{/^[\w.:-]{1,64}$/.test(e)&&(O.uid=e)}}
+()=>{let e={},t=T;T=(r,o,i)=>t(r,o,{...e,...i}),k.variant=(t,r)=>{t&&null!=r&&T("variant",t,{variant:e["exp:"+t]=""+r})},k.identify=t=>{/^[\w.:-]{1,64}$/.test(t)&&(e.uid=t)}}

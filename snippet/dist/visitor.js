@@ -1,1 +1,1 @@
-()=>{let e=w+":v";h={toJSON:u(()=>localStorage[e]=localStorage[e]||f())}}
+()=>{let e=n+":v";h={toJSON:u(()=>localStorage[e]||=g())}}

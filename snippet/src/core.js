@@ -14,10 +14,11 @@
  *
  * One scope: this file is written as top-level code (snippet/build.mjs wraps the minified result
  * in a function), so that a feature module, an arrow function put into `modules` below, uses
- * the core's names directly: the build mangles them with one name cache for all files. A module
- * is run once at start (each on its own, through guard) and hooks in with views (run at each
- * new pageview, before it is sent), leaves (run when the page is hidden, with 1 when the
- * pageview ends), api (commands of microcv(...)) and extra (props added to every later event).
+ * the core's names directly: the build mangles them with one name cache for all files. A
+ * module is run once at start (each on its own, through guard) and hooks in with views (run at
+ * each new pageview, before it is sent), leaves (run when the page is hidden, with 1 when the
+ * pageview ends) and api (commands of microcv(...)), or puts itself in front of track or
+ * enqueue (both lets for that).
  * Properties starting with "_" are the config keys the generator writes (snippet/dist/names.json
  * has their short names).
  *
@@ -25,6 +26,8 @@
  *   {"s":site,"cid":visitorId?,"t":sendTimeMs,"e":[{"i","k","n"?,"ts","u","r","pv","p"}, ...]}
  * without "v": the collector takes a beacon without it as version 1, which this tag speaks.
  */
+// The feature modules the site enables (run by start, below).
+let modules = [__MICROCV_MODULES__];
 let cfg = __MICROCV_CONFIG__();
 let w = window;
 let d = document;
@@ -32,9 +35,11 @@ let nav = navigator;
 let loc = location;
 // Date.now needs no this.
 let now = Date.now;
-// Frameworks re-run inline scripts: a second copy would double every listener and event.
-if (w.__microcv) return;
-w.__microcv = 1;
+// Frameworks re-run inline scripts: a second copy would double every listener and event. The
+// mark on window is the site's storage key (a tag of another site on the same page still runs).
+let STORE = 'microcv:' + cfg._site;
+if (w[STORE]) return;
+w[STORE] = 1;
 // A visitor who asked not to be tracked, or a browser driven by automation (unless the site
 // allows it), gets a tag that sends nothing; the page's calls go nowhere harmlessly.
 // cfg._dnt is the generator's test of Do-Not-Track, there only when the site honours it.
@@ -50,8 +55,9 @@ let guard = (fn) => (...args) => {
     // swallowed on purpose
   }
 };
-// Capture phase on the document sees every click, scroll and input, even those a page stops.
-let on = (type, fn, target = d) => target.addEventListener(type, guard(fn), 1);
+// Capture phase on the window sees every click, scroll and input, even those a page stops,
+// the document's events (visibilitychange, prerenderingchange) and the window's own.
+let on = (type, fn) => w.addEventListener(type, guard(fn), 1);
 let run = (hooks, arg) => hooks.map((fn) => guard(fn)(arg));
 // 128 random bits; getRandomValues exists in every context, randomUUID only in secure ones.
 let uid = () => crypto.getRandomValues(new Uint32Array(4)).join('');
@@ -82,11 +88,9 @@ let about = (el) => {
 // expression for the collector it was loaded from (SERVED_ENDPOINT in snippet/generator.py).
 let endpoint = cfg._endpoint;
 let batch = cfg._batch_size || 10;
-let STORE = 'microcv:' + cfg._site;
 let queue = [];
 let views = [];
 let leaves = [];
-let extra = {};
 // A module's commands join these; 'event' sends a custom event.
 let api = {event: (name, props) => name && track('custom', name, props)};
 // Once the page is hidden it may never run again: every event goes out at once.
@@ -96,15 +100,16 @@ let inflight = 0;
 let referrer = d.referrer;
 
 // Props keep what the schema accepts (strings, finite numbers, booleans), at most 20 of them.
-// props and count are locals: no caller passes more than three arguments.
-let track = (kind, name, raw, props = {}, count = 0) => {
-  for (let key in raw = {...extra, ...raw}) {
+// props and room are locals: no caller passes more than three arguments. A let: the variants
+// module puts the experiments' props in front of it.
+let track = (kind, name, raw, props = {}, room = 20) => {
+  for (let key in raw) {
     let value = raw[key];
     let type = typeof value;
     // "boolean" and "number" sort before "o"; isFinite refuses NaN and the infinities.
-    if (count < 20 && (type < 'o' ? isFinite(value) : type == 'string' && (value = clip(value, 500)) + 1)) {
+    if (room && (type < 'o' ? isFinite(value) : type == 'string' && (value = clip(value, 500)) + 1)) {
       props[clip(key, 64)] = value;
-      count++;
+      room--;
     }
   }
   // JSON leaves out what is undefined: no name. Props are always sent ({} is none).
@@ -118,7 +123,7 @@ let track = (kind, name, raw, props = {}, count = 0) => {
 let enqueue = (e) => {
   queue.push(e);
   if (hidden || queue.length >= batch) flush();
-  else timer = timer || setTimeout(guard(flush), cfg._flush_ms || 1000);
+  else timer ||= setTimeout(guard(flush), cfg._flush_ms || 1000);
 };
 
 let flush = () => {
@@ -137,7 +142,7 @@ let send = (events) => {
   // a plain one be cancelled); on a visible page it goes by fetch, with keepalive while the
   // tag's own bytes in flight fit the browser's 64 KiB budget.
   guard(() => nav.sendBeacon(endpoint, body))() || (half
-    ? send(events.slice(0, half)) | send(events.slice(half))
+    ? send(events.splice(0, half)) | send(events) // the first half, then the rest
     : hidden
       ? store(events)
       : fetch(endpoint, {method: 'POST', body, keepalive: (inflight += size) < 65536})
@@ -161,13 +166,6 @@ let view = () => {
   track('pageview');
 };
 
-// A new URL without a new document (history API): the old pageview ends, a new one starts.
-let navigate = () => {
-  run(leaves, 1);
-  referrer = page;
-  view();
-};
-
 // The page is hidden (tab switched, app backgrounded) or, with ending = 1, left.
 let hide = (ending) => {
   hidden = 1;
@@ -175,23 +173,21 @@ let hide = (ending) => {
   flush();
 };
 
-let modules = [__MICROCV_MODULES__];
-
 let start = () => {
   run(modules);
   // visibilitychange + pagehide, never unload: unload is unreliable on mobile and blocks the
   // back/forward cache. A page restored from that cache is a new pageview.
   on('visibilitychange', () => (hidden = d.hidden) && hide());
-  on('pagehide', () => hide(1), w);
+  on('pagehide', () => hide(1));
   on('pageshow', (ev) => {
     hidden = 0;
     ev.persisted && view();
-  }, w);
+  });
   // Read, then removed, then sent: map's second argument is evaluated before it runs.
   guard(() => stored().map(enqueue, delete localStorage[STORE]))();
   view();
   // Calls the page queued with the stub before the tag ran.
-  let queued = (w.microcv || 0).q || [];
+  let queued = w.microcv?.q || [];
   w.microcv = guard((name, a, b) => api[name](a, b));
   queued.map((args) => w.microcv(...args));
 };

@@ -24,11 +24,12 @@ __MICROCV_MODULE__(() => {
     let height = el.scrollHeight;
     let view = el.clientHeight;
     // ROOT: the site set scroll_root (snippet/build.mjs builds scroll.root.js for it).
-    if (height > view && (ROOT ? el.matches(cfg._scroll_root) : view * 2 > w.innerHeight)) {
+    if (height > view && (ROOT ? el.matches(cfg._scroll_root) : view * 2 > innerHeight)) {
       // 2 px of slack: with zoom or fractional scrolling the bottom is often a pixel short.
       let depth = Math.min(100, (el.scrollTop + view + 2) * 100 / height);
       deepest = Math.max(deepest, depth);
-      while (depth >= marks[next]) track('scroll', '' + marks[next++]);
+      // The milestone's number is the name (track makes it a string).
+      while (depth >= marks[next]) track('scroll', marks[next++]);
     }
   });
 

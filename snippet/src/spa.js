@@ -10,14 +10,15 @@ __MICROCV_MODULE__(() => {
   // HASH: the site set `hash` (snippet/build.mjs builds spa.hash.js for it).
   let current = () => HASH ? loc.href : loc.href.replace(/#.*/, '');
   let last = current();
-  let check = () => last != (last = current()) && navigate();
+  // A new URL without a new document: the old pageview ends, a new one starts.
+  let check = guard(() => last != (last = current()) && (run(leaves, 1), referrer = page, view()));
   for (let method of ['pushState', 'replaceState']) {
     let original = history[method];
     // Both return undefined; what the original throws reaches the page as without the tag.
     history[method] = (...args) => {
       original.apply(history, args);
-      guard(check)();
+      check();
     };
   }
-  on('popstate', check, w);
+  on('popstate', check);
 });

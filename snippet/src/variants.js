@@ -5,6 +5,10 @@
  * (1-64 letters, digits, '_', '-', '.', ':'), so an e-mail address or a name is refused.
  */
 __MICROCV_MODULE__(() => {
+  // Props every later event carries; an event's own props win.
+  let extra = {};
+  let pass = track;
+  track = (kind, name, props) => pass(kind, name, {...extra, ...props});
   api.variant = (experiment, variant) => {
     // The exposure carries the new prop too: it is set before track reads it.
     if (experiment && variant != null) {

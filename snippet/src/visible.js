@@ -33,6 +33,6 @@ __MICROCV_MODULE__(() => {
     find();
   });
   new MutationObserver(() => {
-    scan = scan || setTimeout(guard(find), 500);
+    scan ||= setTimeout(guard(find), 500);
   }).observe(d.documentElement, {childList: 1, subtree: 1});
 });

@@ -9,5 +9,5 @@
  */
 __MICROCV_MODULE__(() => {
   let key = STORE + ':v';
-  visitor = {toJSON: guard(() => localStorage[key] = localStorage[key] || uid())};
+  visitor = {toJSON: guard(() => localStorage[key] ||= uid())};
 });
