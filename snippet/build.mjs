@@ -95,7 +95,8 @@ const minifyFile = async (file, source, defs, nameCache, naming) => {
     if (modules.length !== 1 || modules[0].scope !== result.ast) {
       throw new Error(`${file}: __MICROCV_MODULES__ must appear once, in top-level code`);
     }
-    code = `(()=>{${code}})();`;
+    // The last statement needs no ";" before the wrapper's closing brace.
+    code = `(()=>{${code.replace(/;$/, '')}})();`;
   } else {
     const known = nameCache.vars.props;
     const unknown = [...result.ast.globals.keys()].filter((n) => !BROWSER.has(n) && !known['$' + n]);

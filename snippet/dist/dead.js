@@ -1,1 +1,1 @@
-()=>{let e=0;new MutationObserver(()=>{e=a()}).observe(o.documentElement,{childList:1,subtree:1,attributes:1,characterData:1}),p("click",t=>{let r=v(t).closest(b),i=a(),n=l.href;r&&!r.target&&setTimeout(u(()=>{e<i&&l.href==n&&!o.hidden&&T("dead_click",void 0,C(r))}),1e3)})}
+()=>{let e=0;new MutationObserver(()=>{e=a()}).observe(o.documentElement,{childList:1,subtree:1,attributes:1,characterData:1}),p("click",t=>{let r=v(t).closest(b+",[data-mcv]"),i=a(),n=l.href;r&&!r.target&&setTimeout(u(()=>{e<i&&l.href==n&&!o.hidden&&T("dead_click",void 0,C(r))}),1e3)})}

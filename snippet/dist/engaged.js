@@ -1,1 +1,1 @@
-()=>{let e=0,t=0,r=()=>{e+=t&&Math.min(a()-t,15e3),t=a()};for(let e of["scroll","keydown","pointerdown","pointermove"])p(e,r);S.push(()=>{t=a()}),M.push(()=>{r(),e&&T("engaged",void 0,{ms:e}),e=t=0})}
+()=>{let e=0,t=0,r=()=>{e+=t&&Math.min(a()-t,15e3),t=a()};for(let e of["scroll","keydown","pointerdown","pointermove"])p(e,r);O.push(()=>{t=a()}),S.push(()=>{r(),e&&T("engaged",void 0,{ms:e}),e=t=0})}

@@ -1,1 +1,1 @@
-()=>{let e={},t=e=>e.id||e.getAttribute("name")||"form"+[...o.forms].indexOf(e);p("input",r=>{let o=r.target.form&&t(r.target.form);o&&!e[o]&&T("form_start",o,e[o]=1)}),p("submit",r=>T("form_submit",r=t(r.target),e[r]=2)),M.push(t=>{if(t){for(let t in e)e[t]<2&&T("form_abandon",t);e={}}})}
+()=>{let e={},t=e=>e.id||e.getAttribute("name")||"form"+[...o.forms].indexOf(e);p("input",r=>{let o=r.target.form&&t(r.target.form);o&&!e[o]&&T("form_start",o,e[o]=1)}),p("submit",r=>T("form_submit",r=t(r.target),e[r]=2)),S.push(t=>{if(t){for(let t in e)e[t]<2&&T("form_abandon",t);e={}}})}

@@ -1,1 +1,1 @@
-()=>{let e,r,o,i=t.i||[25,50,75,90,100];S.push(()=>{e=r=o=0}),p("scroll",t=>{let o=t.target.scrollingElement||t.target,l=o.scrollHeight,a=o.clientHeight;if(l>a&&2*a>innerHeight){let t=Math.min(100,100*(o.scrollTop+a+2)/l);for(r=Math.max(r,t);t>=i[e];)T("scroll",i[e++])}})}
+()=>{let e,r,o,i=t.i||[25,50,75,90,100];O.push(()=>{e=r=o=0}),p("scroll",t=>{let o=t.target.scrollingElement||t.target,l=o.scrollHeight,a=o.clientHeight;if(l>a&&2*a>innerHeight){let t=Math.min(100,100*(o.scrollTop+a+2)/l);for(r=Math.max(r,t);t>=i[e];)T("scroll",i[e++])}})}

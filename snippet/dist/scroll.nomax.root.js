@@ -1,1 +1,1 @@
-()=>{let e,r,o,i=t.i||[25,50,75,90,100];S.push(()=>{e=r=o=0}),p("scroll",o=>{let l=o.target.scrollingElement||o.target,a=l.scrollHeight,n=l.clientHeight;if(a>n&&l.matches(t.u)){let t=Math.min(100,100*(l.scrollTop+n+2)/a);for(r=Math.max(r,t);t>=i[e];)T("scroll",i[e++])}})}
+()=>{let e,r,o,i=t.i||[25,50,75,90,100];O.push(()=>{e=r=o=0}),p("scroll",o=>{let l=o.target.scrollingElement||o.target,a=l.scrollHeight,n=l.clientHeight;if(a>n&&l.matches(t.u)){let t=Math.min(100,100*(l.scrollTop+n+2)/a);for(r=Math.max(r,t);t>=i[e];)T("scroll",i[e++])}})}

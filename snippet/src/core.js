@@ -63,9 +63,9 @@ let run = (hooks, arg) => hooks.map((fn) => guard(fn)(arg));
 let uid = () => crypto.getRandomValues(new Uint32Array(4)).join('');
 // The element clicked: text nodes have no closest(), their parent element stands in.
 let hit = ({target}) => target.closest ? target : target.parentElement;
-// Links, buttons and tagged elements: what a click is counted on (the clicks module looks for
-// a tagged element first, so for it the tagged ones here change nothing).
-let CLICKABLE = 'a,button,[role=button],[type=submit],[type=button],[data-mcv]';
+// Links and buttons: what an untagged click is counted on (the clicks module looks for a tagged
+// element first; the dead clicks module adds tagged elements).
+let CLICKABLE = 'a,button,[role=button],[type=submit],[type=button]';
 // The collector counts characters as code points: never cut a surrogate pair in two.
 let clip = (s, max) => [...('' + s)].slice(0, max).join('');
 // An element as props: "tag#id.class" (the first class), never its text or value; inside a

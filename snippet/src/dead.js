@@ -11,7 +11,7 @@ __MICROCV_MODULE__(() => {
     changed = now();
   }).observe(d.documentElement, {childList: 1, subtree: 1, attributes: 1, characterData: 1});
   on('click', (ev) => {
-    let el = hit(ev).closest(CLICKABLE);
+    let el = hit(ev).closest(CLICKABLE + ',[data-mcv]');
     let at = now();
     let url = loc.href;
     if (el && !el.target) {
