@@ -48,12 +48,13 @@ def test_sizes_stay_under_their_ceilings() -> None:
     assert measured["core"] < measured["default"] < measured["all"]
 
 
-@pytest.mark.xfail(strict=True, reason="over the issue's budget today; see docs/tag.md")
+def test_every_feature_fits_its_budget() -> None:
+    assert sizes()["all"] <= BUDGET["all"]
+
+
+@pytest.mark.xfail(strict=True, reason="the default set is over its budget today; see docs/tag.md")
 def test_size_budget() -> None:
-    measured = sizes()
-    assert {name: measured[name] <= limit for name, limit in BUDGET.items()} == {
-        name: True for name in BUDGET
-    }
+    assert sizes()["default"] <= BUDGET["default"]
 
 
 def _site(**tag: object) -> Site:
