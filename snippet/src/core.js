@@ -183,13 +183,14 @@ let start = () => {
     hidden = 0;
     ev.persisted && view();
   });
-  // Read, then removed, then sent: map's second argument is evaluated before it runs.
-  guard(() => stored().map(enqueue, delete localStorage[STORE]))();
   view();
   // Calls the page queued with the stub before the tag ran.
   let queued = w.microcv?.q || [];
   w.microcv = guard((name, a, b) => api[name](a, b));
   queued.map((args) => w.microcv(...args));
+  // Last, so that storage that throws stops nothing else: read, then removed, then sent (map's
+  // second argument is evaluated before it runs).
+  stored().map(enqueue, delete localStorage[STORE]);
 };
 
 // A prerendered page sends nothing until the visitor actually opens it.
