@@ -1,10 +1,10 @@
 """Link clicks made into downloads and outbound events: the rules the tag leaves to the collector.
 
 The tag (snippet/src/core.js, about()) sends an untagged click on a link, kind "click" without
-a name, with two props: "href", the link's http(s) URL without query and fragment or, for any
-other scheme, only the scheme ("blob:", "data:", "mailto:"), and "dl", the link's download
-attribute when it has one. Its dead and rage clicks on links carry the same props. Keeping the
-rules here keeps the tag small and gives them one place and one test suite.
+a name, with two props: "href", the link's origin and path (no query, no fragment) when its URL
+has a host (http, https, ftp), else only the scheme ("blob:", "data:", "mailto:"), and "dl",
+the link's download attribute when it has one. Its dead and rage clicks on links carry the same
+props. Keeping the rules here keeps the tag small and gives them one place and one test suite.
 
 - Download: the extension comes from the last segment of the URL's path (the query and fragment
   never reach us, a host name or a dotted directory is not an extension), case ignored, the

