@@ -155,9 +155,13 @@ def _gauges(metrics: Metrics, ingest: Ingest, salts: DailySalts) -> None:
                 "Bytes of the disk spool not yet in Kafka.",
                 lambda: spool.pending_bytes,
             ),
-            "microcv_spool_max_bytes": ("The spool's size limit.", lambda: spool.max_bytes),
+            "microcv_spool_max_bytes": (
+                "The spool's size limit (with several workers: the sum of their slots' limits).",
+                lambda: spool.max_bytes,
+            ),
             "microcv_kafka_down": (
-                "1 while events go to the spool instead of Kafka.",
+                "1 while events go to the spool instead of Kafka (with several workers: how many "
+                "of them do).",
                 lambda: int(ingest.kafka_down),
             ),
             "microcv_produce_late_acks": (
