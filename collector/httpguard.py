@@ -35,7 +35,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_bytes = 0
+        self._head_bytes = 0  # bytes received since the head began, while it is incomplete
+        self._parsed_head = 0  # bytes of request line and headers parsed
+        self._too_large = False
         self._in_head = False
         self._head_timer: asyncio.TimerHandle | None = None
 
@@ -52,8 +54,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         # A head still incomplete once a chunk is parsed holds all of the chunk (bar the end of
         # a pipelined request before it); httptools keeps it in memory. The bound is checked per
-        # chunk, so memory stays under it plus one read; a head that completes within its first
-        # read is not measured.
+        # chunk, so memory stays under it plus one read. A head that completes within one read
+        # is measured as it is parsed (on_url, on_header).
         if self._in_head:
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
@@ -63,8 +65,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
+        self._parsed_head = 0
         if self._head_timer is None:
             self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def _parsed(self, size: int) -> None:
+        self._parsed_head += size
+        if self._parsed_head > MAX_HEAD_BYTES:
+            # Raised inside httptools' callback, this stops the parse at once; uvicorn then
+            # calls send_400_response, which answers 431 for it.
+            self._too_large = True
+            raise ValueError("head too large")
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -91,7 +110,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         # What httptools cannot parse (a bad chunk, Content-Length and Transfer-Encoding both,
         # a malformed request line): uvicorn's plain-text 400, here with a reason and a metric.
-        self._refuse(400, "bad_http", msg)
+        if self._too_large:
+            self._refuse(431, "headers_too_large", f"at most {MAX_HEAD_BYTES} bytes of headers")
+        else:
+            self._refuse(400, "bad_http", msg)
 
     def _refuse(self, status: int, reason: str, detail: str) -> None:
         self._disarm()

@@ -52,8 +52,19 @@ async def test_a_head_past_the_limit_gets_431_and_a_metric(
     status, rest = await _answer(reader)
     assert (status, orjson.loads(rest)["error"]) == (431, "headers_too_large")
     writer.close()
+    # Past it, in one write (the whole head arrives in one read): measured as it is parsed.
+    for extra in (
+        b"X-Pad: " + b"a" * (MAX_HEAD_BYTES + 1000) + b"\r\n",
+        b"".join(b"X-H%d: v\r\n" % i for i in range(8000)),  # many small headers
+    ):
+        reader, writer = await _open(collector)
+        writer.write(_head(body, extra) + body)
+        status, rest = await _answer(reader)
+        assert (status, orjson.loads(rest)["error"]) == (431, "headers_too_large")
+        writer.close()
     m = await collector.metrics()
-    assert m['microcv_events_rejected_total{reason="headers_too_large"}'] == 1
+    assert m['microcv_events_rejected_total{reason="headers_too_large"}'] == 3
+    assert m["microcv_events_accepted_total"] == 1
 
 
 async def test_a_head_that_trickles_or_never_comes_is_timed_out(
