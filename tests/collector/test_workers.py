@@ -230,3 +230,31 @@ async def test_fewer_workers_replay_what_the_others_spooled(
 def test_a_worker_count_below_one_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="MICROCV_COLLECTOR_WORKERS=0: at least 1"):
         Settings.from_env({"MICROCV_COLLECTOR_WORKERS": "0"})
+
+
+async def test_sigterm_closes_the_port_at_once_while_workers_drain(two_workers: Run) -> None:
+    run = two_workers
+    # A request whose body is still coming keeps its worker's shutdown waiting (up to the body
+    # timeout, 10 s here).
+    _, writer = await asyncio.open_connection("127.0.0.1", run.port)
+    writer.write(
+        b"POST /v1/collect HTTP/1.1\r\nHost: c\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 100\r\n\r\n{" + b" " * 9
+    )
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    os.kill(run.proc.pid, signal.SIGTERM)
+
+    async def refused() -> bool:
+        try:
+            _, probe = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", run.port), 1)
+        except ConnectionRefusedError:
+            return True
+        probe.close()  # accepted: the port is still open
+        return False
+
+    # The supervisor looks at its signals twice a second.
+    await until(refused, 3)
+    assert run.proc.poll() is None  # still draining the slow request
+    writer.close()
+    assert await run.wait() in (0, -signal.SIGTERM)
