@@ -72,18 +72,7 @@ class Metrics:
         """The Prometheus text of this process, plus the snapshots of its sibling workers:
         every counter and gauge summed (the spool figures are then the collector's total, and
         microcv_kafka_down the number of workers spooling)."""
-        total = self.snapshot()
-        for other in others:
-            _add(total["counters"], other.get("counters", {}))
-            _add(total["gauges"], other.get("gauges", {}))
-            _add(total["rejected"], other.get("rejected", {}))
-            latency = other.get("latency", {})
-            counts = latency.get("counts", [])
-            if len(counts) == len(total["latency"]["counts"]):
-                total["latency"]["counts"] = [
-                    a + b for a, b in zip(total["latency"]["counts"], counts, strict=True)
-                ]
-                total["latency"]["sum"] += latency.get("sum", 0.0)
+        total = merged([self.snapshot(), *others])
         return self._render(total)
 
     def _render(self, total: dict[str, Any]) -> str:
@@ -115,10 +104,36 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def _add(into: dict[str, Any], values: Mapping[str, Any]) -> None:
-    for key, value in values.items():
-        if isinstance(value, int | float):
-            into[key] = into.get(key, 0) + value
+def merged(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The sum of snapshots (Metrics.snapshot), any part of each may be missing."""
+    total: dict[str, Any] = {"counters": {}, "gauges": {}, "rejected": {}, "latency": {}}
+    for one in snapshots:
+        for part in ("counters", "gauges", "rejected"):
+            for key, value in one.get(part, {}).items():
+                if isinstance(value, int | float):
+                    total[part][key] = total[part].get(key, 0) + value
+        latency = one.get("latency", {})
+        counts = latency.get("counts", [])
+        mine = total["latency"].get("counts")
+        if mine is None:
+            total["latency"] = {"counts": list(counts), "sum": latency.get("sum", 0.0)}
+        elif len(counts) == len(mine):
+            total["latency"]["counts"] = [a + b for a, b in zip(mine, counts, strict=True)]
+            total["latency"]["sum"] += latency.get("sum", 0.0)
+    return total
+
+
+def carried(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """What a worker taking over a slot adds to its own figures from the slot's last snapshot:
+    the counters, so that the collector's sums never go down when a worker is replaced (a drop
+    reads as a reset to Prometheus, and rate() would count the survivors' whole totals again);
+    not the gauges, which describe the process that is gone."""
+    counters = {k: v for k, v in snapshot.get("counters", {}).items() if k != "in_flight"}
+    return {
+        "counters": counters,
+        "rejected": dict(snapshot.get("rejected", {})),
+        "latency": dict(snapshot.get("latency", {})),
+    }
 
 
 # attribute -> (metric name, type, help), in the order they are rendered.

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import orjson
 
-from collector.metrics import Metrics
+from collector.metrics import Metrics, carried, merged
 from collector.spool import slots
 from collector.tasks import cancel
 
@@ -37,10 +37,13 @@ class Siblings:
         self.base = base
         self.port = port
         self._task: asyncio.Task[None] | None = None
+        self._carried: dict[str, Any] = {}
 
     async def start(self) -> None:
         if self._task is None:
-            # Written at once: a slot's snapshot from an earlier run must not be summed in.
+            previous = self._read(self.own)
+            self._carried = carried(previous) if previous is not None else {}
+            # Written at once: the previous owner's gauges must not be summed in.
             self.write()
             self._task = asyncio.create_task(self._loop(), name="sibling-metrics")
 
@@ -58,18 +61,24 @@ class Siblings:
     def write(self) -> None:
         tmp = self.own / f"{SNAPSHOT}.tmp"
         try:
-            tmp.write_bytes(orjson.dumps(self.metrics.snapshot()))
+            tmp.write_bytes(orjson.dumps(merged([self.metrics.snapshot(), self._carried])))
             os.replace(tmp, self.own / SNAPSHOT)
         except OSError as exc:  # a scrape is a little late for this worker, nothing more
             logger.warning("metrics snapshot not written: %r", exc)
 
     def others(self) -> list[Mapping[str, Any]]:
-        found: list[Mapping[str, Any]] = []
+        """What a scrape of this worker adds to its live figures: the counters it carries and
+        its siblings' latest snapshots."""
+        found: list[Mapping[str, Any]] = [self._carried]
         for path in slots(self.base, self.port).values():
-            if path == self.own:
-                continue
-            try:
-                found.append(orjson.loads((path / SNAPSHOT).read_bytes()))
-            except (OSError, orjson.JSONDecodeError):
-                continue  # a slot without a snapshot yet
+            if path != self.own and (snapshot := self._read(path)) is not None:
+                found.append(snapshot)
         return found
+
+    @staticmethod
+    def _read(slot: Path) -> dict[str, Any] | None:
+        try:
+            snapshot = orjson.loads((slot / SNAPSHOT).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None  # a slot without a snapshot yet
+        return snapshot if isinstance(snapshot, dict) else None

@@ -73,6 +73,10 @@ class Run:
         return await asyncio.to_thread(self.proc.wait, 60)
 
 
+async def _equals(value: Awaitable[float], expected: float) -> bool:
+    return await value == expected
+
+
 async def until(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not await check():
@@ -161,8 +165,14 @@ async def test_a_killed_worker_is_replaced_and_sigterm_loses_nothing(
     two_workers: Run, kafka: services.KafkaServer, topic: str, site_id: str
 ) -> None:
     run = two_workers
-    first = run.workers()
-    victim = min(first)
+    before = await _send(run.url, site_id, beacons=30, per_beacon=2)
+
+    async def counted() -> bool:
+        return await run.accepted() == len(before)
+
+    await until(counted, 10)
+    await asyncio.sleep(1.5)  # every worker's snapshot holds its share
+    victim = min(run.workers())
     os.kill(victim, signal.SIGKILL)
 
     async def replaced() -> bool:
@@ -171,7 +181,10 @@ async def test_a_killed_worker_is_replaced_and_sigterm_loses_nothing(
 
     await until(replaced, 30)  # the supervisor checks its workers twice a second
     await run.healthy()
+    # The replacement carries the dead worker's counts: the collector's total does not drop.
+    assert [await run.accepted() for _ in range(6)] == [len(before)] * 6
     ids = await _send(run.url, site_id, beacons=20, per_beacon=3)
+    await until(lambda: _equals(run.accepted(), len(before) + len(ids)), 10)
 
     # SIGTERM while beacons are in flight: what was answered 202 is in Kafka.
     sent = [[event() for _ in range(3)] for _ in range(30)]
