@@ -215,7 +215,13 @@ def create_app(settings: Settings, sites: Sites | None = None) -> Starlette:
             await salts.start()
             stack.push_async_callback(salts.stop)
             await producer.start()
-            stack.push_async_callback(_stop_producer, producer, settings.grace_s)
+            # By the time the producer stops, the requests are answered (within the grace) and
+            # only replayed spool chunks can be in it, whose segments stay on disk until
+            # acknowledged: one produce bound is enough, and the whole shutdown stays close to
+            # the grace instead of twice it.
+            stack.push_async_callback(
+                _stop_producer, producer, min(settings.grace_s, settings.produce_timeout_s)
+            )
             spool = open_slot(
                 settings.spool_dir,
                 settings.port,
@@ -300,7 +306,6 @@ async def _not_routed(request: Request, exc: Exception) -> Response:
 
 
 async def _stop_producer(producer: EventProducer, grace_s: float) -> None:
-    # Only replayed spool chunks can be in the producer now (requests are answered), and their
-    # segments stay on disk until acknowledged: cutting the flush short loses nothing.
+    # Cutting the flush short loses nothing (see where it is pushed onto the stack).
     if not await producer.stop(grace_s):
-        logger.warning("producer did not flush within %.0f s; the spool keeps the rest", grace_s)
+        logger.warning("producer did not flush within %g s; the spool keeps the rest", grace_s)

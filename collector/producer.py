@@ -397,4 +397,16 @@ async def _abandon(producer: AIOKafkaProducer, closing: asyncio.Future[None]) ->
     # broker gone it would wait for ever, its sender and metadata loop still running. Failing
     # the batches lets it close its sender and connections.
     producer._message_accumulator.fail_all(KafkaTimeoutError("the collector is stopping"))
-    await closing
+    try:
+        await closing
+    except Exception as exc:  # whatever it is, the collector is stopping
+        # With a broker that holds its connections but never answers (a paused process, a
+        # network partition), aiokafka's stop trips over the batches just failed (AttributeError
+        # in its transaction manager, KeyError re-enqueueing) before closing its connections;
+        # the exception failed the app's whole shutdown. Nothing waits on those batches any
+        # more: close the connections and go on.
+        logger.warning("Kafka producer failed while stopping (%r); closing its connections", exc)
+        try:
+            await producer.client.close()
+        except Exception as close_exc:
+            logger.warning("closing the Kafka connections failed too: %r", close_exc)

@@ -134,7 +134,8 @@ class Settings:
     grace_s: float = setting(
         20.0,
         "MICROCV_GRACE_S",
-        "On SIGTERM, finish in-flight requests and flush the producer within this long (s).",
+        "On SIGTERM, finish in-flight requests within this long (s); the producer's flush then "
+        "gets at most one produce timeout more.",
     )
 
     def __post_init__(self) -> None:
