@@ -288,11 +288,15 @@ def create_app(settings: Settings, sites: Sites | None = None) -> Starlette:
             for p in (TAG_PATH, "/healthz", "/readyz", "/metrics")
         ),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_routed, 405: _not_routed},
     )
+    # "/v1/collect/" is refused like any unknown path (404 unknown_path, counted), not redirected
+    # with a 307 that sendBeacon does not follow and no metric sees.
+    app.router.redirect_slashes = False
+    return app
 
 
 async def _not_routed(request: Request, exc: Exception) -> Response:

@@ -201,8 +201,11 @@ async def test_unknown_paths_and_methods_are_refused_with_a_reason_and_a_metric(
     wrong = await collector.client.get("/v1/collect")
     assert (wrong.status_code, wrong.json()["error"]) == (405, "method_not_allowed")
     assert "POST" in wrong.headers["allow"]
+    # A trailing slash is another path, not a redirect a beacon would not follow.
+    slash = await collector.client.post("/v1/collect/", content=b"{}")
+    assert (slash.status_code, slash.json()["error"]) == (404, "unknown_path")
     metrics = await collector.metrics()
-    assert metrics['microcv_events_rejected_total{reason="unknown_path"}'] == 1
+    assert metrics['microcv_events_rejected_total{reason="unknown_path"}'] == 2
     assert metrics['microcv_events_rejected_total{reason="method_not_allowed"}'] == 1
 
 
