@@ -21,7 +21,8 @@ import pytest
 
 from collector.records import encode_record
 from collector.settings import Settings
-from collector.spool import Spool, slot_path
+from collector.siblings import SNAPSHOT
+from collector.spool import Spool, slot_path, slots
 from tests.collector.conftest import HEADERS, beacon, event, read_records, record
 
 import services
@@ -82,6 +83,15 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
     while not await check():
         assert time.monotonic() < deadline, f"{check.__name__}: not within {seconds} s"
         await asyncio.sleep(0.2)
+
+
+async def _snapshotted(spool: Path, port: int, accepted: int) -> bool:
+    """Whether the workers' metrics snapshots (collector/siblings.py) add up to `accepted`."""
+    total = 0
+    for slot in slots(spool, port).values():
+        if (slot / SNAPSHOT).exists():
+            total += orjson.loads((slot / SNAPSHOT).read_bytes())["counters"]["accepted"]
+    return total == accepted
 
 
 def _cmdline(pid: int) -> bytes:
@@ -148,30 +158,26 @@ async def test_workers_share_the_port_and_count_as_one_collector(
     assert len(run.workers()) == 2
     ids = await _send(run.url, site_id, beacons=60, per_beacon=5)
     # Each worker has its own spool slot.
-    slots = sorted(p.name for p in (tmp_path / "spool").iterdir())
-    assert slots == [str(run.port), f"{run.port}-1"]
+    names = sorted(p.name for p in (tmp_path / "spool").iterdir())
+    assert names == [str(run.port), f"{run.port}-1"]
 
-    # Every scrape, whichever worker answers it, counts the events of both (the sibling's
-    # figures at most a second late).
-    async def counted() -> bool:
-        return await run.accepted() == len(ids)
-
-    await until(counted, 10)
+    # A scrape counts the answering worker's events live and its sibling's from the snapshot
+    # the sibling writes once a second. Once both snapshots hold every event, every scrape,
+    # whichever worker answers it, counts them all. (Before that, two scrapes within a second
+    # may differ; Prometheus scrapes seconds apart.)
+    await until(lambda: _snapshotted(tmp_path / "spool", run.port, len(ids)), 10)
     assert [await run.accepted() for _ in range(6)] == [len(ids)] * 6
     assert sorted(r.id for r in await read_records(kafka.bootstrap, topic)) == sorted(ids)
 
 
 async def test_a_killed_worker_is_replaced_and_sigterm_loses_nothing(
-    two_workers: Run, kafka: services.KafkaServer, topic: str, site_id: str
+    two_workers: Run, kafka: services.KafkaServer, topic: str, site_id: str, tmp_path: Path
 ) -> None:
     run = two_workers
     before = await _send(run.url, site_id, beacons=30, per_beacon=2)
 
-    async def counted() -> bool:
-        return await run.accepted() == len(before)
-
-    await until(counted, 10)
-    await asyncio.sleep(1.5)  # every worker's snapshot holds its share
+    # Every worker's snapshot holds its share before one of them dies.
+    await until(lambda: _snapshotted(tmp_path / "spool", run.port, len(before)), 10)
     victim = min(run.workers())
     os.kill(victim, signal.SIGKILL)
 
