@@ -22,12 +22,20 @@ KINDS = (
 SIZES = (1, 10)
 
 
-def beacon(site: str, ids: list[str], *, now_ms: int, named: bool = False, first: int = 0) -> bytes:
-    """A beacon as the tag sends it, one event per id; `named`: custom events named by their id.
-    Event j is of kind KINDS[(first + j) % 4]."""
+def beacon(
+    site: str,
+    ids: list[str],
+    *,
+    now_ms: int,
+    named: bool = False,
+    first: int = 0,
+    name: str | None = None,
+) -> bytes:
+    """A beacon as the tag sends it, one event per id; `named`: custom events named by their id
+    (or all by `name`). Event j is of kind KINDS[(first + j) % 4]."""
     events = []
     for n, event_id in enumerate(ids, start=first):
-        body = {"k": "custom", "n": event_id} if named else KINDS[n % len(KINDS)]
+        body = {"k": "custom", "n": name or event_id} if named else KINDS[n % len(KINDS)]
         events.append(
             {"i": event_id, **body, "ts": now_ms - 200, "u": "https://shop.example.com/p/mug"}
         )
