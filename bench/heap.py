@@ -27,17 +27,11 @@ from pathlib import Path
 from typing import TextIO
 
 from bench import wrk
+from bench.freshness import rss_mb
 from bench.infra import infra
 
 OUT_ENV = "MICROCV_HEAP_OUT"
 SNAPS_ENV = "MICROCV_HEAP_SNAPSHOTS"
-
-
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _sample(out: TextIO, first_snap: int, last_snap: int) -> None:
@@ -49,7 +43,7 @@ def _sample(out: TextIO, first_snap: int, last_snap: int) -> None:
         traced, peak = tracemalloc.get_traced_memory()
         line = {
             "minute": minute,
-            "rss_mb": round(_rss_mb(), 2),
+            "rss_mb": round(rss_mb(os.getpid()), 2),
             "traced_mb": round(traced / 1e6, 3),
             "traced_peak_mb": round(peak / 1e6, 3),
             "gc_count": gc.get_count(),
