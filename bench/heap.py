@@ -4,10 +4,11 @@
 
 Starts Kafka, Redis and the collector as `make bench` does, runs `python -m consumers` with
 tracemalloc on (through `python -m bench.heap --traced-worker`), paces 10-event beacons with wrk
-and, every minute, writes the worker's resident size, its traced Python heap and the cycle
-collector's counts; at the two snapshot minutes it writes the allocations that differ most
-between them. RSS grows when a batch larger than any before it raises the allocator's high-water
-mark; a structure that grows with time shows up in the difference. tracemalloc slows the worker
+and, every minute, writes the worker's resident size, its traced Python heap, glibc's heap (taken
+from the system, in use) and the cycle collector's counts; at the two snapshot minutes it writes
+the allocations that differ most between them. RSS grows when a batch larger than any before it
+leaves glibc's heap larger, its freed blocks kept (taken minus in use); a structure that grows
+with time shows up in the difference. tracemalloc slows the worker
 several times over, so this is not the memory benchmark itself (bench/freshness.py is).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import os
@@ -34,6 +36,28 @@ OUT_ENV = "MICROCV_HEAP_OUT"
 SNAPS_ENV = "MICROCV_HEAP_SNAPSHOTS"
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _glibc_heap_mb() -> tuple[float, float] | None:
+    """(taken from the system, in use) by glibc's malloc outside mmapped blocks; None off glibc.
+    Read in-process: attaching a debugger to call malloc_stats() moves the figures it reads."""
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return round(info.arena / 1e6, 3), round(info.uordblks / 1e6, 3)
+
+
 def _sample(out: TextIO, first_snap: int, last_snap: int) -> None:
     first: tracemalloc.Snapshot | None = None
     minute = 0
@@ -46,6 +70,7 @@ def _sample(out: TextIO, first_snap: int, last_snap: int) -> None:
             "rss_mb": round(rss_mb(os.getpid()), 2),
             "traced_mb": round(traced / 1e6, 3),
             "traced_peak_mb": round(peak / 1e6, 3),
+            "glibc_taken_in_use_mb": _glibc_heap_mb(),
             "gc_count": gc.get_count(),
             "gc_collections": [s["collections"] for s in gc.get_stats()],
         }
